@@ -1,0 +1,131 @@
+r"""Reading PyG's ``Adj`` forms of a graph, with the checks every entry point shares.
+
+PyG passes a graph's connectivity as an ``Adj``: a ``[2, E]`` index tensor (with optional
+``[E]`` weights), a :class:`torch_sparse.SparseTensor`, or a torch sparse tensor. The loss needs
+two things from it, whatever the form: the edges as ``(row, col, weight)`` (for degrees) and the
+product :math:`\mathbf{W}\mathbf{S}`. Both are computed here, after checking the input, so that
+bad input fails with a message naming the problem rather than a NaN loss.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+
+try:  # torch-sparse is a dependency, but keep the module importable for tooling without it
+    from torch_sparse import SparseTensor
+except ImportError:  # pragma: no cover
+    SparseTensor = None  # type: ignore[assignment,misc]
+
+Adj = Union[Tensor, "SparseTensor"]
+
+__all__ = ["Adj", "as_coo", "spmm", "validate_memberships", "is_sparse_tensor"]
+
+
+def is_sparse_tensor(adj: object) -> bool:
+    """Whether ``adj`` is a ``torch_sparse.SparseTensor``."""
+    return SparseTensor is not None and isinstance(adj, SparseTensor)
+
+
+def validate_memberships(s: Tensor, name: str = "s") -> None:
+    """Checks a membership matrix: a floating ``[N, k]`` tensor, ``k >= 2``, all values finite."""
+    if not isinstance(s, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(s).__name__}")
+    if s.dim() != 2:
+        raise ValueError(f"{name} must be a 2-D membership matrix [N, k], got shape {list(s.shape)}")
+    if not s.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got {s.dtype}")
+    if s.size(1) < 2:
+        raise ValueError(f"{name} must have at least 2 clusters (columns), got k={s.size(1)}")
+    if s.size(0) == 0:
+        raise ValueError(f"{name} has no rows: the graph has no nodes")
+    if not bool(torch.isfinite(s).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+
+
+def _validate_weight(weight: Tensor, num_edges: int, what: str) -> None:
+    if weight.dim() != 1 or weight.numel() != num_edges:
+        raise ValueError(f"{what} must have shape [{num_edges}] (one weight per edge), got {list(weight.shape)}")
+    if not bool(torch.isfinite(weight).all()):
+        raise ValueError(f"{what} contains NaN or infinite values")
+    if bool((weight < 0).any()):
+        raise ValueError(f"{what} must be non-negative: a normalized cut needs non-negative affinities")
+
+
+def as_coo(
+    adj: Adj,
+    edge_weight: Optional[Tensor] = None,
+    *,
+    num_nodes: int,
+    dtype: torch.dtype = torch.float32,
+) -> Tuple[Tensor, Tensor, Tensor]:
+    r"""Returns the checked edges ``(row, col, weight)`` of an ``Adj`` over ``num_nodes`` nodes.
+
+    Raises:
+        ValueError: if the shape is not ``[2, E]`` / ``[N, N]``, an index is out of
+            ``[0, num_nodes)``, or a weight is NaN, infinite or negative.
+    """
+    if is_sparse_tensor(adj):
+        if edge_weight is not None:
+            raise ValueError("edge_weight must be None when the graph is a SparseTensor (its values are the weights)")
+        sizes = tuple(adj.sparse_sizes())
+        if sizes != (num_nodes, num_nodes):
+            raise ValueError(f"adjacency has size {list(sizes)} but s has {num_nodes} rows: expected [{num_nodes}, {num_nodes}]")
+        row, col, value = adj.coo()
+        weight = torch.ones(row.numel(), dtype=dtype, device=row.device) if value is None else value.to(dtype)
+        _validate_weight(weight, row.numel(), "adjacency values")
+        return row, col, weight
+
+    if not isinstance(adj, Tensor):
+        raise TypeError(
+            f"edge_index must be a [2, E] LongTensor, a torch_sparse.SparseTensor or a torch sparse tensor, got {type(adj).__name__}"
+        )
+
+    if adj.is_sparse or adj.layout in (torch.sparse_csr, torch.sparse_csc):
+        if edge_weight is not None:
+            raise ValueError("edge_weight must be None when the graph is a torch sparse tensor (its values are the weights)")
+        if adj.dim() != 2 or tuple(adj.shape) != (num_nodes, num_nodes):
+            raise ValueError(f"sparse adjacency must have shape [{num_nodes}, {num_nodes}] to match s, got {list(adj.shape)}")
+        coo = adj.to_sparse_coo().coalesce() if adj.layout != torch.sparse_coo else adj.coalesce()
+        row, col = coo.indices()
+        weight = coo.values().to(dtype)
+        _validate_weight(weight, row.numel(), "adjacency values")
+        return row, col, weight
+
+    if adj.dim() != 2 or adj.size(0) != 2:
+        raise ValueError(f"edge_index must have shape [2, E], got {list(adj.shape)}")
+    if adj.dtype not in (torch.long, torch.int, torch.int32):
+        raise ValueError(f"edge_index must hold integer node indices, got {adj.dtype}")
+    if adj.numel() > 0:
+        lo, hi = int(adj.min()), int(adj.max())
+        if lo < 0 or hi >= num_nodes:
+            raise ValueError(
+                f"edge_index holds node indices in [{lo}, {hi}] but there are only {num_nodes} nodes (valid: 0..{num_nodes - 1})"
+            )
+    row, col = adj[0].long(), adj[1].long()
+    if edge_weight is None:
+        weight = torch.ones(row.numel(), dtype=dtype, device=row.device)
+    else:
+        if not isinstance(edge_weight, Tensor):
+            raise TypeError(f"edge_weight must be a tensor, got {type(edge_weight).__name__}")
+        _validate_weight(edge_weight, row.numel(), "edge_weight")
+        weight = edge_weight.to(dtype)
+    return row, col, weight
+
+
+def spmm(adj: Adj, row: Tensor, col: Tensor, weight: Tensor, x: Tensor) -> Tensor:
+    r"""Computes :math:`\mathbf{W}\mathbf{X}` in :math:`O(Ek)` time and :math:`O(E + Nk)` memory.
+
+    A ``SparseTensor`` is multiplied as it is, so its cached CSR layout (and transpose, for the
+    backward pass) is reused across calls: the fast path for repeated training steps. Other forms
+    go through a torch sparse COO tensor built from the checked ``(row, col, weight)``.
+    """
+    if is_sparse_tensor(adj):
+        value = adj.storage.value()
+        if value is not None and value.dtype != x.dtype:
+            adj = adj.set_value(value.to(x.dtype), layout="coo")
+        return adj.matmul(x)
+    n = x.size(0)
+    w = torch.sparse_coo_tensor(torch.stack([row, col]), weight.to(x.dtype), (n, n), check_invariants=False)
+    return torch.sparse.mm(w, x)

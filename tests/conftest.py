@@ -1,0 +1,48 @@
+"""Shared fixtures: small graphs made on the fly, and a writable copy of the Planetoid raw files."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+# ../shared/datasets/Planetoid beside the checkout (read-only), or NEUNCUT_SHARED_PLANETOID.
+SHARED_PLANETOID = Path(os.environ.get("NEUNCUT_SHARED_PLANETOID", REPO.parent / "shared" / "datasets" / "Planetoid"))
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def planetoid_root(tmp_path_factory) -> Path:
+    """A writable data root holding ``Planetoid/{Cora,CiteSeer}/raw`` copied from shared/.
+
+    PyG writes ``processed/`` beside ``raw/``, and shared/ is read-only, hence the copy.
+    """
+    if not (SHARED_PLANETOID / "Cora" / "raw").is_dir():
+        pytest.skip(f"Planetoid raw files not found at {SHARED_PLANETOID} (set NEUNCUT_SHARED_PLANETOID)")
+    root = tmp_path_factory.mktemp("data")
+    for name in ("Cora", "CiteSeer"):
+        src = SHARED_PLANETOID / name / "raw"
+        if src.is_dir():
+            shutil.copytree(src, root / "Planetoid" / name / "raw")
+    return root
+
+
+@pytest.fixture
+def seed():
+    torch.manual_seed(0)
+    return 0
