@@ -41,7 +41,7 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from neuncut_pyg.adjacency import Adj, as_coo, spmm, validate_memberships
+from neuncut_pyg.adjacency import Adj, all_finite, as_coo, spmm, validate_memberships
 
 __all__ = [
     "NcutLossOutput",
@@ -141,9 +141,9 @@ def ncut_statistics(
 
     ws = spmm(edge_index, row, col, weight, s)  # W S, [N, k]
     ds = deg.unsqueeze(-1) * s  # D S, [N, k]
-    # s_j^T L s_j = s_j^T D s_j - s_j^T W s_j, summed node by node so that any subset of nodes
+    # s_j^T L s_j = sum_i s_ij (D S - W S)_ij, summed node by node so that any subset of nodes
     # (with its full rows of W) gives a partial sum.
-    node_cut = ds * s - s * ws  # [N, k]
+    node_cut = s * (ds - ws)  # [N, k]
 
     if batch is None:
         return NcutStatistics(node_cut.sum(0), ds.sum(0), ds.t() @ s)
@@ -185,9 +185,9 @@ def dense_ncut_statistics(s: Tensor, adj: Tensor, mask: Optional[Tensor] = None)
             raise ValueError(f"mask must have shape [{bsz}, {n}], got {list(mask.shape)}")
         m = mask.to(s.dtype).unsqueeze(-1)
         s = s * m
-    if not bool(torch.isfinite(s).all()):
+    if not all_finite(s):
         raise ValueError("s contains NaN or infinite values")
-    if not bool(torch.isfinite(adj).all()):
+    if not all_finite(adj):
         raise ValueError("adj contains NaN or infinite values")
     if bool((adj < 0).any()):
         raise ValueError("adj must be non-negative: a normalized cut needs non-negative affinities")
@@ -196,7 +196,7 @@ def dense_ncut_statistics(s: Tensor, adj: Tensor, mask: Optional[Tensor] = None)
     deg = adj.sum(-1)  # [B, N]
     ws = adj @ s
     ds = deg.unsqueeze(-1) * s
-    return NcutStatistics((ds * s - s * ws).sum(1), ds.sum(1), ds.transpose(1, 2) @ s)
+    return NcutStatistics((s * (ds - ws)).sum(1), ds.sum(1), ds.transpose(1, 2) @ s)
 
 
 def ncut_loss_from_statistics(stats: NcutStatistics, gamma: float = DEFAULT_GAMMA) -> NcutLossOutput:
@@ -310,7 +310,7 @@ def _validate_gamma(gamma: float) -> None:
 def _validate_deg(deg: Tensor, num_nodes: int) -> None:
     if deg.dim() != 1 or deg.numel() != num_nodes:
         raise ValueError(f"deg must have shape [{num_nodes}] (one degree per row of s), got {list(deg.shape)}")
-    if not bool(torch.isfinite(deg).all()):
+    if not all_finite(deg):
         raise ValueError("deg contains NaN or infinite values")
     if bool((deg < 0).any()):
         raise ValueError("deg must be non-negative")
