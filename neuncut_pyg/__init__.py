@@ -1,3 +1,15 @@
+"""neuncut-pyg: Neural Normalized Cut (NeuNcut) for PyTorch Geometric.
+
+Data flows one way: graph -> encoder -> soft memberships S -> loss terms -> optimizer; at
+inference, graph (old and new nodes) -> encoder -> S -> labels.
+
+- :mod:`neuncut_pyg.loss`: the relaxed normalized cut (the one place it is written down)
+- :mod:`neuncut_pyg.pool`: ``NcutPooling``, a DMoNPooling-style layer for hierarchical GNNs
+- :mod:`neuncut_pyg.models`: ``NeuNcut``, a GNN encoder with a softmax head, fit / predict
+- :mod:`neuncut_pyg.metrics`: partition and label scores
+- :mod:`neuncut_pyg.baselines`: spectral clustering and feature k-means
+- :mod:`neuncut_pyg.data`: dataset loaders
+"""
 from neuncut_pyg.loss import (
     DEFAULT_GAMMA,
     NcutLossOutput,
@@ -10,3 +22,15 @@ from neuncut_pyg.loss import (
 )
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_GAMMA",
+    "NcutLossOutput",
+    "NcutStatistics",
+    "RelaxedNcutLoss",
+    "dense_ncut_statistics",
+    "ncut_loss_from_statistics",
+    "ncut_statistics",
+    "relaxed_ncut_loss",
+    "__version__",
+]

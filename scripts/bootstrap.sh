@@ -34,7 +34,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 py="$VENV/bin/python"
-pip() { "$py" -m pip --disable-pip-version-check "$@"; }
+# pip warns about every configured index folder that lacks a package; keep its real messages only.
+pip() { "$py" -m pip --disable-pip-version-check "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
 
 echo "[bootstrap] 1/4 $TORCH_SPEC"
 pip install -q "$TORCH_SPEC"
