@@ -52,6 +52,7 @@ __all__ = [
     "relaxed_ncut_loss",
     "RelaxedNcutLoss",
     "DEFAULT_GAMMA",
+    "validate_gamma",
 ]
 
 #: The orthogonality weight of the paper's reference code.
@@ -262,7 +263,7 @@ def relaxed_ncut_loss(
         raise ValueError(
             f"k={s.size(1)} clusters cannot be formed from N={s.size(0)} nodes: need k <= N"
         )
-    _validate_gamma(gamma)
+    validate_gamma(gamma)
     stats = ncut_statistics(s, edge_index, edge_weight, deg=deg)
     return ncut_loss_from_statistics(stats, gamma)
 
@@ -286,7 +287,7 @@ class RelaxedNcutLoss(torch.nn.Module):
 
     def __init__(self, gamma: float = DEFAULT_GAMMA) -> None:
         super().__init__()
-        _validate_gamma(gamma)
+        validate_gamma(gamma)
         self.gamma = float(gamma)
 
     def forward(
@@ -302,7 +303,8 @@ class RelaxedNcutLoss(torch.nn.Module):
         return f"gamma={self.gamma}"
 
 
-def _validate_gamma(gamma: float) -> None:
+def validate_gamma(gamma: float) -> None:
+    """Checks the orthogonality weight: a finite number ``>= 0``."""
     if not (isinstance(gamma, (int, float)) and gamma >= 0 and gamma == gamma and gamma != float("inf")):
         raise ValueError(f"gamma must be a finite number >= 0, got {gamma!r}")
 
