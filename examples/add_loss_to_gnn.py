@@ -41,8 +41,8 @@ from torch_geometric.loader import DataLoader
 from torch_geometric.nn import DenseGraphConv, DMoNPooling, GCNConv, GraphSAGE
 from torch_geometric.utils import stochastic_blockmodel_graph, to_dense_adj, to_dense_batch
 
-from neuncut_pyg import RelaxedNcutLoss, relaxed_ncut_loss
-from neuncut_pyg.pool import NcutPooling
+from neuncut_pyg import NcutPooling, RelaxedNcutLoss
+from neuncut_pyg.metrics import normalized_cut
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -143,12 +143,7 @@ def cluster_with_graphsage(args: argparse.Namespace) -> Tuple[float, float, floa
     with torch.no_grad():
         pred = model(x, edge_index).argmax(dim=-1)
     nmi = normalized_mutual_info_score(blocks.numpy(), pred.numpy())
-    return nmi, discrete_ncut(pred, edge_index, num_blocks), discrete_ncut(blocks, edge_index, num_blocks)
-
-
-def discrete_ncut(labels: Tensor, edge_index: Tensor, k: int) -> float:
-    # For one-hot memberships the relaxed cut term *is* the k-way normalized cut.
-    return float(relaxed_ncut_loss(F.one_hot(labels, k).double(), edge_index).cut)
+    return nmi, normalized_cut(pred, edge_index), normalized_cut(blocks, edge_index)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,6 +21,11 @@ from neuncut_pyg.loss import (
     relaxed_ncut_loss,
 )
 
+from neuncut_pyg.pool import NcutPooling
+from neuncut_pyg.data import DatasetNotFoundError, load_planetoid
+from neuncut_pyg.baselines import kmeans_features, spectral_clustering
+from neuncut_pyg.metrics import evaluate_clustering
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -32,5 +37,11 @@ __all__ = [
     "ncut_loss_from_statistics",
     "ncut_statistics",
     "relaxed_ncut_loss",
+    "NcutPooling",
+    "DatasetNotFoundError",
+    "load_planetoid",
+    "kmeans_features",
+    "spectral_clustering",
+    "evaluate_clustering",
     "__version__",
 ]
