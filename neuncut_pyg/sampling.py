@@ -1,0 +1,105 @@
+r"""Full-graph normalized-cut statistics estimated from sampled mini-batches.
+
+A :class:`~torch_geometric.loader.NeighborLoader` batch holds ``batch_size`` *seed* nodes (the
+first rows) and the neighbours sampled around them. Taking the batch's subgraph as if it were
+the whole graph would give the wrong objective: its degrees, volumes and cut are those of a small
+sampled graph. Instead, every statistic of the relaxed normalized cut is a sum over nodes
+(see :class:`~neuncut_pyg.loss.NcutStatistics`), and each seed node's term can be computed from
+what the batch carries:
+
+.. math::
+    \mathrm{vol}_j \mathrel{+}= d_i\, s_{ij}, \qquad
+    (\mathbf{S}^{\top}\mathbf{D}\mathbf{S})_{jl} \mathrel{+}= d_i\, s_{ij} s_{il}, \qquad
+    \mathbf{s}_j^{\top}\mathbf{L}\mathbf{s}_j \mathrel{+}= s_{ij}\Big(d_i s_{ij}
+        - \frac{n_i}{c_i} \sum_{v \in \mathcal{N}_{\mathrm{sampled}}(i)} w_{iv}\, s_{vj}\Big)
+
+with :math:`d_i` the node's degree *in the full graph* (a node attribute that travels with the
+batch), :math:`n_i` its number of neighbours in the full graph and :math:`c_i` the number the
+sampler kept. Neighbours are sampled uniformly, so :math:`\frac{n_i}{c_i}\sum_{\mathrm{sampled}}`
+is an unbiased estimate of the sum over all neighbours (exact when every neighbour is kept).
+Summed over the batches of an epoch the seed terms give the full-graph statistics; one batch,
+scaled by :math:`N / B`, is an unbiased estimate of them.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from neuncut_pyg.adjacency import validate_memberships
+from neuncut_pyg.loss import NcutStatistics, ncut_statistics
+
+__all__ = ["seed_ncut_statistics", "estimate_ncut_statistics"]
+
+
+def seed_ncut_statistics(
+    s: Tensor,
+    edge_index: Tensor,
+    batch_size: int,
+    deg: Tensor,
+    *,
+    edge_weight: Optional[Tensor] = None,
+    num_neighbors: Optional[Tensor] = None,
+) -> NcutStatistics:
+    r"""The seed nodes' terms of the full-graph statistics (partial sums, not scaled).
+
+    Args:
+        s (torch.Tensor): Memberships of every node of the batch ``[n, k]``; rows
+            ``0 .. batch_size - 1`` are the seeds.
+        edge_index (torch.Tensor): The batch's edges ``[2, e]`` in PyG's sampling orientation
+            (``edge_index[1]`` is the node whose neighbours were sampled, as
+            ``NeighborLoader`` gives them).
+        batch_size (int): Number of seed nodes.
+        deg (torch.Tensor): Full-graph (weighted) degree of every node of the batch ``[n]``.
+        edge_weight (torch.Tensor, optional): Weights of the batch's edges ``[e]``.
+        num_neighbors (torch.Tensor, optional): Full-graph neighbour count of every node of the
+            batch ``[n]``: the population the sampler drew from. Defaults to ``deg``, right for
+            unweighted graphs.
+
+    Returns:
+        :class:`~neuncut_pyg.loss.NcutStatistics` summed over the seed nodes.
+    """
+    validate_memberships(s, "s")
+    n = s.size(0)
+    if not 0 < batch_size <= n:
+        raise ValueError(f"batch_size must be in 1..{n} (the batch's node count), got {batch_size}")
+    if deg.dim() != 1 or deg.numel() != n:
+        raise ValueError(f"deg must hold the full-graph degree of each of the {n} batch nodes, got shape {list(deg.shape)}")
+    if num_neighbors is None:
+        num_neighbors = deg
+    elif num_neighbors.dim() != 1 or num_neighbors.numel() != n:
+        raise ValueError(f"num_neighbors must have shape [{n}], got {list(num_neighbors.shape)}")
+
+    src, dst = edge_index[0], edge_index[1]
+    to_seed = dst < batch_size  # the seeds' own sampled neighbourhoods; deeper hops feed the encoder only
+    src, dst = src[to_seed], dst[to_seed]
+    weight = torch.ones(dst.numel(), dtype=s.dtype, device=s.device) if edge_weight is None else edge_weight[to_seed].to(s.dtype)
+    kept = torch.zeros(batch_size, dtype=s.dtype, device=s.device).index_add_(0, dst, torch.ones_like(weight))
+    # n_i / c_i turns the sampled neighbourhood sum into an unbiased estimate of the full one.
+    inverse_rate = num_neighbors[:batch_size].to(s.dtype) / kept.clamp_min(1)
+    weight = weight * inverse_rate[dst]
+
+    seed_deg = torch.zeros(n, dtype=s.dtype, device=s.device)
+    seed_deg[:batch_size] = deg[:batch_size].to(s.dtype)
+    # Rows of W restricted to the seeds: row = seed, column = its sampled neighbour.
+    return ncut_statistics(s, torch.stack([dst, src]), weight, deg=seed_deg)
+
+
+def estimate_ncut_statistics(
+    s: Tensor,
+    edge_index: Tensor,
+    batch_size: int,
+    deg: Tensor,
+    num_nodes: int,
+    *,
+    edge_weight: Optional[Tensor] = None,
+    num_neighbors: Optional[Tensor] = None,
+) -> NcutStatistics:
+    r"""An unbiased estimate of the full graph's statistics from one batch: the seed terms of
+    :func:`seed_ncut_statistics` scaled by ``num_nodes / batch_size``.
+
+    Feed the result to :func:`~neuncut_pyg.loss.ncut_loss_from_statistics` for the batch loss.
+    """
+    stats = seed_ncut_statistics(s, edge_index, batch_size, deg, edge_weight=edge_weight, num_neighbors=num_neighbors)
+    return stats.scale(num_nodes / batch_size)
