@@ -22,7 +22,8 @@ from neuncut_pyg.loss import (
 )
 
 from neuncut_pyg.pool import NcutPooling
-from neuncut_pyg.data import DatasetNotFoundError, load_planetoid
+from neuncut_pyg.models import NeuNcut
+from neuncut_pyg.data import DatasetNotFoundError, load_dataset, load_ogb_node, load_planetoid
 from neuncut_pyg.baselines import kmeans_features, spectral_clustering
 from neuncut_pyg.metrics import evaluate_clustering
 
@@ -38,6 +39,9 @@ __all__ = [
     "ncut_statistics",
     "relaxed_ncut_loss",
     "NcutPooling",
+    "NeuNcut",
+    "load_dataset",
+    "load_ogb_node",
     "DatasetNotFoundError",
     "load_planetoid",
     "kmeans_features",

@@ -1,0 +1,155 @@
+r"""Saving a trained :class:`~neuncut_pyg.models.NeuNcut` to a directory and loading it back.
+
+A checkpoint directory holds
+
+- ``checkpoint.pt``: a :func:`torch.save` dict with the format version, the package version,
+  the keyword arguments that rebuild the model, its ``state_dict``, the user's ``config`` and
+  the training graph's node ids. This is the file :func:`load_checkpoint` reads; it is loaded
+  with ``weights_only=True`` (plain containers and tensors only, no pickled code).
+- ``config.json``: the same metadata as readable JSON, for people and scripts.
+
+Both are written atomically (:func:`~neuncut_pyg.io.atomic_path`). Only models with a
+built-in encoder (``"gcn"``, ``"sage"``) can be saved: a custom encoder module is code, which a
+checkpoint does not hold.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any, Dict, List, Sequence, Tuple, Union
+
+import torch
+
+from neuncut_pyg.io import atomic_torch_save, atomic_write_text
+from neuncut_pyg.models import NeuNcut
+
+__all__ = ["CHECKPOINT_FORMAT_VERSION", "CHECKPOINT_FILE", "CheckpointError", "save_checkpoint", "load_checkpoint"]
+
+#: Version of the checkpoint layout; bumped whenever the stored fields change meaning.
+CHECKPOINT_FORMAT_VERSION: int = 1
+
+#: Name of the file that holds the weights inside a checkpoint directory.
+CHECKPOINT_FILE: str = "checkpoint.pt"
+
+_CONFIG_FILE = "config.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt, or was written in another format version."""
+
+
+def _package_version() -> str:
+    from neuncut_pyg import __version__
+
+    return __version__
+
+
+def _model_kwargs(model: NeuNcut) -> Dict[str, Any]:
+    """The constructor arguments that rebuild ``model``'s architecture."""
+    if not isinstance(model, NeuNcut):
+        raise TypeError(f"model must be a NeuNcut, got {type(model).__name__}")
+    if not model.builtin_encoder:
+        raise ValueError(
+            f"cannot checkpoint a NeuNcut with a custom encoder ({model.encoder_name}): only the "
+            "built-in 'gcn' and 'sage' encoders can be rebuilt from a checkpoint; save its "
+            "state_dict with torch.save and rebuild the module yourself"
+        )
+    act = model.act
+    if act is not None and not isinstance(act, torch.nn.Module):
+        raise ValueError(f"cannot checkpoint the activation {act!r}: give NeuNcut's act by name (e.g. 'selu')")
+    act_name = type(act).__name__.lower() if act is not None else None
+    return {
+        "in_channels": model.in_channels,
+        "num_clusters": model.num_clusters,
+        "encoder": model.encoder_name,
+        "hidden_channels": model.hidden_channels,
+        "num_layers": model.num_layers,
+        "dropout": model.dropout,
+        "act": act_name,
+        "gamma": model.gamma,
+    }
+
+
+def save_checkpoint(
+    directory: Union[str, os.PathLike], model: NeuNcut, config: Dict[str, Any], node_ids: Sequence[str]
+) -> Path:
+    r"""Saves ``model`` with its configuration and the node ids of its training graph.
+
+    Args:
+        directory (str or os.PathLike): The checkpoint directory; created if absent. Existing
+            checkpoint files in it are replaced atomically.
+        model (NeuNcut): A model with a built-in encoder.
+        config (dict): JSON-serializable settings to keep with the model (training options,
+            how node features were made, ...); returned as is by :func:`load_checkpoint`.
+        node_ids (Sequence[str]): The training graph's node ids, in index order.
+
+    Returns:
+        pathlib.Path: The path of ``checkpoint.pt``.
+
+    Raises:
+        ValueError: if the model has a custom encoder or ``config`` is not JSON-serializable.
+    """
+    kwargs = _model_kwargs(model)
+    metadata = {
+        "format_version": CHECKPOINT_FORMAT_VERSION,
+        "package_version": _package_version(),
+        "model_kwargs": kwargs,
+        "config": config,
+    }
+    try:
+        metadata_json = json.dumps({**metadata, "num_nodes": len(node_ids)}, indent=2, sort_keys=True)
+    except TypeError as err:
+        raise ValueError(f"config must be JSON-serializable: {err}") from err
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
+    payload = {**metadata, "state_dict": state, "node_ids": [str(node) for node in node_ids]}
+    atomic_torch_save(payload, path / CHECKPOINT_FILE)
+    atomic_write_text(path / _CONFIG_FILE, metadata_json + "\n")
+    return path / CHECKPOINT_FILE
+
+
+def load_checkpoint(directory: Union[str, os.PathLike]) -> Tuple[NeuNcut, Dict[str, Any], List[str]]:
+    r"""Loads a checkpoint written by :func:`save_checkpoint`.
+
+    Args:
+        directory (str or os.PathLike): The checkpoint directory (or its ``checkpoint.pt``).
+
+    Returns:
+        ``(model, config, node_ids)``: the rebuilt model in evaluation mode, the ``config``
+        dict that was saved, and the training graph's node ids.
+
+    Raises:
+        CheckpointError: if the checkpoint file is missing, unreadable or corrupt, was written
+            in another format version, or its weights do not fit the stored architecture.
+    """
+    path = Path(directory)
+    file = path if path.is_file() else path / CHECKPOINT_FILE
+    if not file.is_file():
+        raise CheckpointError(f"no checkpoint at {path}: {file} not found (write one with `neuncut fit --out DIR`)")
+    try:
+        payload = torch.load(file, map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as err:
+        raise CheckpointError(f"checkpoint {file} is corrupt or not a neuncut checkpoint: {err}".splitlines()[0]) from err
+    if not isinstance(payload, dict) or "format_version" not in payload:
+        raise CheckpointError(f"{file} is not a neuncut checkpoint (no format_version field)")
+    version = payload["format_version"]
+    if version != CHECKPOINT_FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {file} has format version {version!r} (written by neuncut-pyg "
+            f"{payload.get('package_version', '?')}), but this neuncut-pyg {_package_version()} reads "
+            f"format version {CHECKPOINT_FORMAT_VERSION}: retrain with `neuncut fit`"
+        )
+    missing = [key for key in ("model_kwargs", "state_dict", "config", "node_ids") if key not in payload]
+    if missing:
+        raise CheckpointError(f"checkpoint {file} is incomplete: missing {missing}")
+    try:
+        model = NeuNcut(**payload["model_kwargs"])
+        model.load_state_dict(payload["state_dict"])
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"checkpoint {file} does not rebuild a NeuNcut: {err}".splitlines()[0]) from err
+    model.eval()
+    return model, payload["config"], list(payload["node_ids"])

@@ -1,0 +1,460 @@
+r"""The ``neuncut`` command line: train NeuNcut on a graph, assign nodes, evaluate partitions.
+
+.. code-block:: bash
+
+    neuncut fit --dataset cora --out run/                       # k = number of classes
+    neuncut fit --edges graph.csv --k 8 --out run/ --plot       # featureless graph
+    neuncut assign --model run/ --edges bigger_graph.csv --out new.csv
+    neuncut evaluate --assignments run/assignments.csv --edges graph.csv [--labels y.csv]
+
+``fit`` writes the checkpoint (:mod:`neuncut_pyg.checkpoint`) and ``assignments.csv``
+(``node_id,cluster,confidence``, the confidence being the largest membership) into ``--out``.
+
+**Graphs without features.** A GNN needs node features; for an edge list given without
+``--features``, each node id is hashed to a seed of a standard normal vector
+(:func:`node_id_features`), and these vectors are averaged over the graph's random walk for a
+few steps. Random vectors break the symmetry between communities that structural features
+(degrees) cannot, and the averaging makes nodes of one community alike, so a one-layer GCN
+separates them. Because the vectors are keyed by node id, ``assign`` rebuilds the same features
+for known nodes and fresh ones for new ids: the featurization (``dim``, ``steps``, ``seed``) is
+stored in the checkpoint. The features of a node depend on its neighbourhood, so ``assign`` is
+meant for graphs that share most nodes with the training graph (the training graph grown or
+edited); for a disjoint graph, train with real ``--features``.
+
+Bad input (a missing or malformed file, an unknown node id, ``k`` larger than the graph, a
+checkpoint of another format version, a dataset that is not on disk) ends with one line
+``neuncut: error: ...`` on stderr and exit status 2; a failure to write the output, status 1.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from neuncut_pyg.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from neuncut_pyg.data import DatasetNotFoundError, load_dataset
+from neuncut_pyg.generators import planted_partition_graph
+from neuncut_pyg.io import (
+    InputError,
+    atomic_path,
+    atomic_write_csv,
+    read_assignments,
+    read_edge_list,
+    read_features,
+    read_labels,
+)
+from neuncut_pyg.metrics import evaluate_clustering
+from neuncut_pyg.models import NeuNcut
+
+__all__ = ["main", "build_parser", "node_id_features"]
+
+PROG = "neuncut"
+
+#: Featurization of graphs given without features (stored in the checkpoint config).
+DEFAULT_ID_FEATURES = {"kind": "node-id-random-walk", "dim": 32, "steps": 4, "seed": 0}
+
+
+class CommandError(Exception):
+    """Bad input detected by the command line itself (exit status 2)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Featureless graphs
+# ---------------------------------------------------------------------------------------------
+
+
+def node_id_features(
+    node_ids: Sequence[str],
+    edge_index: Tensor,
+    edge_weight: Optional[Tensor] = None,
+    *,
+    dim: int = 32,
+    steps: int = 4,
+    seed: int = 0,
+) -> Tensor:
+    r"""Node features for a graph that has none: random vectors keyed by node id, smoothed by
+    a random walk.
+
+    Node ``v`` gets :math:`\mathbf{r}_v \sim \mathcal{N}(\mathbf{0}, \mathbf{I}_{dim})` drawn
+    from a generator seeded with a hash of ``(seed, v)``, so the same id always gets the same
+    vector, on any graph. The features are :math:`\mathbf{X} = (\mathbf{D}^{-1}\mathbf{W})^{t}
+    \mathbf{R}` with ``t = steps``, each column then standardized. Within a community the walk
+    mixes fast, so its nodes' features become alike while communities keep distinct averages
+    (a random projection of the walk's ``t``-step distributions).
+
+    Args:
+        node_ids (Sequence[str]): The ``N`` node ids, in index order.
+        edge_index (torch.Tensor): ``[2, E]`` undirected graph.
+        edge_weight (torch.Tensor, optional): ``[E]`` non-negative weights.
+        dim (int): Feature size. (default: ``32``)
+        steps (int): Random-walk steps :math:`t \geq 0`. (default: ``4``)
+        seed (int): Mixed into every node's hash. (default: ``0``)
+
+    Returns:
+        torch.Tensor: ``float32`` features ``[N, dim]``.
+    """
+    if dim < 1 or steps < 0:
+        raise ValueError(f"dim must be >= 1 and steps >= 0, got dim={dim}, steps={steps}")
+    num_nodes = len(node_ids)
+    r = np.empty((num_nodes, dim), dtype=np.float32)
+    for i, node in enumerate(node_ids):
+        digest = hashlib.blake2b(f"{seed}\x00{node}".encode("utf-8"), digest_size=8).digest()
+        r[i] = np.random.default_rng(int.from_bytes(digest, "little")).standard_normal(dim)
+    x = torch.from_numpy(r)
+    row, col = edge_index
+    weight = torch.ones(row.numel()) if edge_weight is None else edge_weight.float()
+    deg = torch.zeros(num_nodes).index_add_(0, row, weight)
+    inv_deg = torch.where(deg > 0, 1.0 / deg.clamp(min=1e-30), torch.zeros_like(deg))
+    for _ in range(steps):
+        walked = torch.zeros_like(x).index_add_(0, row, x[col] * weight[:, None]) * inv_deg[:, None]
+        # An isolated node keeps its own vector rather than collapsing to zero.
+        x = torch.where((deg > 0)[:, None], walked, x)
+    std = x.std(dim=0) if num_nodes > 1 else torch.ones(dim)
+    return (x - x.mean(dim=0)) / std.clamp(min=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+# ---------------------------------------------------------------------------------------------
+
+
+def _numbered_ids(num_nodes: int) -> List[str]:
+    return [str(i) for i in range(num_nodes)]
+
+
+def _load_named(args: argparse.Namespace) -> Data:
+    """The graph of ``--dataset`` (a benchmark on disk, or ``synthetic``)."""
+    name = args.dataset.lower()
+    if name == "synthetic":
+        return planted_partition_graph(
+            args.nodes, args.communities, args.avg_degree, mixing=args.mixing, seed=args.seed,
+            num_features=args.synthetic_features,
+        )
+    return load_dataset(name, args.root)
+
+
+def _graph_from_edges(
+    edges: str, features: Optional[str], featurizer: Optional[Dict[str, Any]]
+) -> Tuple[Data, List[str], Dict[str, Any]]:
+    """``(data, node_ids, featurizer)`` of an edge-list file (with features from a file or made)."""
+    edge_index, edge_weight, node_ids = read_edge_list(edges)
+    if features is not None:
+        x = read_features(features, node_ids)
+        featurizer = {"kind": "file"}
+    else:
+        featurizer = dict(featurizer or DEFAULT_ID_FEATURES)
+        x = node_id_features(node_ids, edge_index, edge_weight, dim=featurizer["dim"],
+                             steps=featurizer["steps"], seed=featurizer["seed"])
+    data = Data(x=x, edge_index=edge_index, num_nodes=len(node_ids))
+    if edge_weight is not None:
+        data.edge_weight = edge_weight
+    return data, node_ids, featurizer
+
+
+def _check_k(k: int, num_nodes: int) -> None:
+    if k < 2:
+        raise CommandError(f"--k must be at least 2, got {k}")
+    if k > num_nodes:
+        raise CommandError(f"--k {k} is larger than the number of nodes ({num_nodes}): need k <= {num_nodes}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Sub-commands
+# ---------------------------------------------------------------------------------------------
+
+
+def _assignments_rows(node_ids: Sequence[str], proba: Tensor):
+    confidence, cluster = proba.max(dim=-1)
+    for node, c, p in zip(node_ids, cluster.tolist(), confidence.tolist()):
+        yield node, c, f"{p:.6f}"
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {out} exists and is not a directory")
+    labels: Optional[Tensor] = None
+    if args.dataset is not None:
+        if args.features is not None:
+            raise CommandError("--features goes with --edges; a --dataset brings its own features")
+        data = _load_named(args)
+        node_ids = _numbered_ids(data.num_nodes)
+        featurizer: Dict[str, Any] = {"kind": "dataset", "dataset": args.dataset.lower()}
+        if getattr(data, "x", None) is None:
+            featurizer = dict(DEFAULT_ID_FEATURES)
+            data.x = node_id_features(node_ids, data.edge_index, None, dim=featurizer["dim"],
+                                      steps=featurizer["steps"], seed=featurizer["seed"])
+        labels = getattr(data, "y", None)
+        if labels is not None:
+            labels = labels.view(-1)
+        k = args.k if args.k is not None else (int(labels.max()) + 1 if labels is not None else None)
+        if k is None:
+            raise CommandError(f"dataset {args.dataset} has no labels: give the number of clusters with --k")
+    else:
+        if args.k is None:
+            raise CommandError("--k (the number of clusters) is required with --edges")
+        data, node_ids, featurizer = _graph_from_edges(args.edges, args.features, None)
+        k = args.k
+    _check_k(k, len(node_ids))
+
+    model_kwargs = {"encoder": args.encoder, "hidden_channels": args.hidden, "num_layers": args.layers,
+                    "gamma": args.gamma, "dropout": args.dropout}
+    model = NeuNcut(data.x.size(1), k, **model_kwargs)
+    fit_options: Dict[str, Any] = {} if args.n_init is None else {"n_init": args.n_init}
+    model.fit(data, epochs=args.epochs, lr=args.lr, seed=args.seed, progress=not args.quiet, **fit_options)
+    proba = model.predict_proba(data)
+
+    config = {
+        "features": featurizer,
+        "train": {"epochs": args.epochs, "lr": args.lr, "seed": args.seed, **fit_options},
+        "source": {"dataset": args.dataset} if args.dataset else {"edges": str(args.edges),
+                                                                  "features": args.features},
+        "objective": model.objective_,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(out, model, config, node_ids)
+    atomic_write_csv(out / "assignments.csv", ["node_id", "cluster", "confidence"], _assignments_rows(node_ids, proba))
+    if args.plot:
+        _plots(out, model, proba.argmax(dim=-1), labels)
+    sizes = torch.bincount(proba.argmax(dim=-1), minlength=k).tolist()
+    print(f"trained NeuNcut ({len(node_ids)} nodes, k={k}): final loss {model.objective_:.4f}, "
+          f"cluster sizes {sizes}; wrote {out / 'checkpoint.pt'} and {out / 'assignments.csv'}")
+    return 0
+
+
+def _cmd_assign(args: argparse.Namespace) -> int:
+    model, config, train_ids = load_checkpoint(args.model)
+    featurizer = config.get("features", {})
+    kind = featurizer.get("kind")
+    if kind == "node-id-random-walk":
+        if args.features is not None:
+            raise CommandError(
+                f"the model in {args.model} was trained without --features (node-id features): "
+                "assign without --features"
+            )
+    elif args.features is None:
+        raise CommandError(f"the model in {args.model} was trained on node features ({kind}): give --features FILE")
+    data, node_ids, _ = _graph_from_edges(args.edges, args.features, featurizer if kind != "file" else None)
+    proba = model.predict_proba(data)
+    atomic_write_csv(args.out, ["node_id", "cluster", "confidence"], _assignments_rows(node_ids, proba))
+    known = set(train_ids)
+    new = sum(1 for node in node_ids if node not in known)
+    print(f"assigned {len(node_ids)} nodes ({new} not in the training graph) to {model.num_clusters} clusters; wrote {args.out}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    edge_weight = None
+    y_true: Optional[Tensor] = None
+    if args.dataset is not None:
+        data = _load_named(args)
+        node_ids = _numbered_ids(data.num_nodes)
+        edge_index = data.edge_index
+        if getattr(data, "y", None) is not None:
+            y_true = data.y.view(-1)
+    else:
+        edge_index, edge_weight, node_ids = read_edge_list(args.edges)
+    clusters = read_assignments(args.assignments, node_ids)
+    if args.labels is not None:
+        y_true = read_labels(args.labels, node_ids)
+    scores = evaluate_clustering(clusters, edge_index, edge_weight, y_true=y_true)
+    width = max(len(name) for name in scores)
+    print(f"{'metric':<{width}}  value")
+    for name, value in scores.items():
+        print(f"{name:<{width}}  {value:.4f}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Plots
+# ---------------------------------------------------------------------------------------------
+
+
+def _plots(out: Path, model: NeuNcut, clusters: Tensor, labels: Optional[Tensor]) -> None:
+    """``loss.png``, ``cluster_sizes.png`` and, with labels, ``confusion.png`` in ``out``."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        raise CommandError("--plot needs matplotlib: pip install 'neuncut-pyg[plot]'") from err
+    from sklearn.metrics.cluster import contingency_matrix
+
+    def save(fig: Any, name: str) -> None:
+        with atomic_path(out / name) as tmp:
+            fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+        plt.close(fig)
+
+    history = model.loss_history_
+    fig, ax = plt.subplots(figsize=(6, 4))
+    epochs = np.arange(1, len(history) + 1)
+    ax.plot(epochs, history.loss, label="loss")
+    ax.plot(epochs, history.cut, label="cut (relaxed Ncut)")
+    ax.plot(epochs, history.orth, label="orth")
+    ax.set_xlabel("epoch")
+    ax.set_yscale("log")
+    ax.set_title("NeuNcut training objective")
+    ax.legend()
+    save(fig, "loss.png")
+
+    sizes = torch.bincount(clusters, minlength=model.num_clusters).numpy()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.bar(np.arange(len(sizes)), sizes)
+    ax.set_xticks(np.arange(len(sizes)))
+    ax.set_xlabel("cluster")
+    ax.set_ylabel("nodes")
+    ax.set_title("Cluster sizes")
+    save(fig, "cluster_sizes.png")
+
+    if labels is not None:
+        table = contingency_matrix(labels.numpy(), clusters.numpy())
+        classes, present = np.unique(labels.numpy()), np.unique(clusters.numpy())
+        fig, ax = plt.subplots(figsize=(max(4.5, 1.5 + 0.5 * len(present)), max(3.5, 1.0 + 0.45 * len(classes))))
+        image = ax.imshow(table, cmap="Blues", aspect="auto")
+        fig.colorbar(image, ax=ax, label="nodes")
+        ax.set_xticks(np.arange(len(present)), [str(c) for c in present])
+        ax.set_yticks(np.arange(len(classes)), [str(c) for c in classes])
+        if table.size <= 400:
+            for (i, j), count in np.ndenumerate(table):
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
+                        color="white" if count > table.max() / 2 else "black")
+        ax.set_xlabel("cluster")
+        ax.set_ylabel("class")
+        ax.set_title("Classes vs clusters")
+        save(fig, "confusion.png")
+
+
+# ---------------------------------------------------------------------------------------------
+# Parser and entry point
+# ---------------------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _dataset_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("datasets (--dataset)")
+    group.add_argument("--root", default=None, help="data root (default: $NEUNCUT_DATA or ./datasets)")
+    group.add_argument("--nodes", type=_positive_int, default=1000, help="synthetic: number of nodes (default: 1000)")
+    group.add_argument("--communities", type=_positive_int, default=4, help="synthetic: number of communities (default: 4)")
+    group.add_argument("--avg-degree", type=_positive_float, default=10.0, help="synthetic: average degree (default: 10)")
+    group.add_argument("--mixing", type=float, default=0.2, help="synthetic: fraction of edges leaving a community (default: 0.2)")
+    group.add_argument("--synthetic-features", type=int, default=64, help="synthetic: feature size, 0 for none (default: 64)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``neuncut`` argument parser (sub-commands ``fit``, ``assign``, ``evaluate``)."""
+    parser = argparse.ArgumentParser(prog=PROG, description="Neural Normalized Cut (NeuNcut) graph clustering.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{fit,assign,evaluate}")
+
+    fit = sub.add_parser("fit", help="train NeuNcut on a graph; write a checkpoint and assignments.csv")
+    source = fit.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", help="cora, citeseer, pubmed, ogbn-*, or synthetic (a planted partition)")
+    source.add_argument("--edges", help="edge list: src,dst[,weight] (comma, tab or whitespace separated)")
+    fit.add_argument("--features", help="node features: .npy [N, F] in edge-list node order, or CSV node_id,f1,...")
+    fit.add_argument("--k", type=int, default=None, help="number of clusters (default for datasets: number of classes)")
+    fit.add_argument("--encoder", choices=["gcn", "sage"], default="gcn", help="GNN encoder (default: gcn)")
+    fit.add_argument("--epochs", type=_positive_int, default=300, help="training epochs (default: 300)")
+    fit.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate (default: 0.001)")
+    fit.add_argument("--gamma", type=_positive_float, default=40.0, help="orthogonality weight (default: 40)")
+    fit.add_argument("--hidden", type=_positive_int, default=256, help="encoder width (default: 256)")
+    fit.add_argument("--layers", type=_positive_int, default=1, help="encoder layers (default: 1)")
+    fit.add_argument("--dropout", type=float, default=0.5, help="dropout (default: 0.5)")
+    fit.add_argument("--n-init", type=_positive_int, default=None,
+                     help="training runs from independent initializations; the lowest-loss run is kept "
+                          "(default: NeuNcut.fit's)")
+    fit.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    fit.add_argument("--out", required=True, help="output directory (checkpoint, assignments.csv, plots)")
+    fit.add_argument("--plot", action="store_true", help="also write loss.png, cluster_sizes.png, confusion.png")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    _dataset_options(fit)
+    fit.set_defaults(func=_cmd_fit)
+
+    assign = sub.add_parser("assign", help="assign every node of a graph with a trained model (no retraining)")
+    assign.add_argument("--model", required=True, help="checkpoint directory written by `neuncut fit`")
+    assign.add_argument("--edges", required=True, help="edge list of the graph to assign (may hold new nodes)")
+    assign.add_argument("--features", help="node features (required when the model was trained on features)")
+    assign.add_argument("--out", required=True, help="output CSV: node_id,cluster,confidence")
+    assign.set_defaults(func=_cmd_assign)
+
+    evaluate = sub.add_parser("evaluate", help="print the scores of an assignments file")
+    evaluate.add_argument("--assignments", required=True, help="CSV node_id,cluster[,confidence]")
+    graph = evaluate.add_mutually_exclusive_group(required=True)
+    graph.add_argument("--edges", help="edge list of the graph")
+    graph.add_argument("--dataset", help="a dataset name, as for fit (its labels are used)")
+    evaluate.add_argument("--labels", help="CSV node_id,label of ground-truth classes")
+    evaluate.add_argument("--seed", type=int, default=0, help="synthetic: generator seed (default: 0)")
+    _dataset_options(evaluate)
+    evaluate.set_defaults(func=_cmd_evaluate)
+    return parser
+
+
+def _one_line(message: str) -> str:
+    return re.sub(r"\s*\n\s*", " ", str(message)).strip()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Runs the ``neuncut`` command line; returns the exit status.
+
+    Args:
+        argv (Sequence[str], optional): The arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        int: ``0`` on success, ``2`` for bad input or usage, ``1`` when an output cannot be written.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        # Notices torch prints when the model reads sparse features as CSR: expected, harmless.
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Runs a parsed sub-command, turning bad input into a one-line error and an exit status."""
+    try:
+        return args.func(args)
+    except (CommandError, InputError, CheckpointError, DatasetNotFoundError) as err:
+        print(f"{PROG}: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except ValueError as err:  # the library's validation of settings and shapes
+        print(f"{PROG}: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"{PROG}: error: {_one_line(err)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
