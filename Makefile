@@ -6,7 +6,9 @@
 PY := .venv/bin/python
 ARGS ?=
 
-.PHONY: venv test test-all cora bench clean
+SHARED_PLANETOID := ../shared/datasets/Planetoid
+
+.PHONY: venv data test test-all cora bench clean
 
 venv:
 	@bash scripts/bootstrap.sh
@@ -17,7 +19,14 @@ test: venv
 test-all: venv
 	$(PY) -m pytest -q --runslow $(ARGS)
 
-cora: venv
+# On the development machines the Planetoid raw files lie in ../shared (read-only); PyG writes
+# processed/ beside raw/, so they are copied into the data root. Elsewhere PyG downloads them.
+data:
+	@if [ ! -d datasets/Planetoid/Cora/raw ] && [ -d $(SHARED_PLANETOID)/Cora/raw ]; then \
+		mkdir -p datasets/Planetoid && cp -r $(SHARED_PLANETOID)/. datasets/Planetoid/ && \
+		echo "copied $(SHARED_PLANETOID) to datasets/Planetoid"; fi
+
+cora: venv data
 	$(PY) examples/cora.py $(ARGS)
 
 bench: venv
