@@ -46,3 +46,14 @@ def planetoid_root(tmp_path_factory) -> Path:
 def seed():
     torch.manual_seed(0)
     return 0
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Runs a test with one torch thread, restored afterwards. The graphs of these tests are
+    tiny: on a busy 2-core machine torch's thread pool made them up to 60x slower (measured:
+    1.6 s vs 100 s), and thread start-up costs more than the arithmetic."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

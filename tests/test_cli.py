@@ -16,20 +16,14 @@ from neuncut_pyg.generators import planted_partition_graph
 from neuncut_pyg.metrics import nmi
 from neuncut_pyg.models import NeuNcut
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SCRIPT = Path(sys.executable).with_name("neuncut")
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "neuncut_pyg.cli"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 QUICK = ["--epochs", "80", "--lr", "0.01", "--hidden", "32", "--n-init", "1", "--quiet"]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models run in one thread: on a busy machine, torch's thread pool made these tests
-    up to 60x slower (measured: 1.6 s vs 100 s). The setting is restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def neuncut(*args, cwd=None):

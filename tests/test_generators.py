@@ -18,14 +18,9 @@ import neuncut_pyg.generators as generators
 from neuncut_pyg.generators import community_sizes, degree_propensities, planted_partition_graph
 from neuncut_pyg.metrics import normalized_cut
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These graphs are small: on a busy two-core machine extra threads only add overhead."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+
 
 
 def degrees(data) -> torch.Tensor:

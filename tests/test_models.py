@@ -12,7 +12,7 @@ from torch_sparse import SparseTensor
 from neuncut_pyg.models import NeuNcut
 from neuncut_pyg.train import TrainHistory, to_sparse_adjacency, train_full_batch
 
-pytestmark = pytest.mark.filterwarnings("ignore:Sparse:UserWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:Sparse:UserWarning"), pytest.mark.usefixtures("one_torch_thread")]
 
 
 def planted_partition(num_blocks: int = 3, block_size: int = 40, num_features: int = 8, seed: int = 0) -> Data:
@@ -27,13 +27,6 @@ def planted_partition(num_blocks: int = 3, block_size: int = 40, num_features: i
     return Data(x=x, edge_index=edge_index, y=y)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These graphs have ~100 nodes: thread start-up would cost more than the arithmetic."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
