@@ -218,15 +218,15 @@ def test_bad_input_gives_one_line_error_and_status_2(bad_cases, case, capsys):
     assert not out.exists()  # a failed run writes nothing
 
 
-def test_bad_input_through_the_entry_point(bad_cases):
-    """The real script, a few bad inputs at once (one process each): one line, status 2."""
+def test_every_bad_input_through_the_entry_point(bad_cases):
+    """The real script for every bad input (two processes at a time): one line, status 2."""
     cases, out = bad_cases
-    names = ["malformed row", "old checkpoint", "dataset not found"]
-    procs = {name: subprocess.Popen([*COMMAND, *cases[name][0]], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    text=True, env=ENV) for name in names}
-    for name, proc in procs.items():
-        _, stderr = proc.communicate(timeout=300)
-        check_error(proc.returncode, stderr, cases[name][1])
+    for pair in (BAD_CASES[i : i + 2] for i in range(0, len(BAD_CASES), 2)):
+        procs = {name: subprocess.Popen([*COMMAND, *cases[name][0]], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True, env=ENV) for name in pair}
+        for name, proc in procs.items():
+            _, stderr = proc.communicate(timeout=300)
+            check_error(proc.returncode, stderr, cases[name][1])
     assert not out.exists()
 
 
