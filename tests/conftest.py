@@ -1,6 +1,7 @@
 """Shared fixtures: small graphs made on the fly, and a writable copy of the Planetoid raw files."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -57,3 +58,12 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def load_example(name: str):
+    """Imports ``examples/<name>.py`` as a module, so tests can call its functions directly."""
+    path = REPO / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

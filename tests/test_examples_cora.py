@@ -1,7 +1,6 @@
 """examples/cora.py: a quick run prints one table of finite scores; missing data is a clean error."""
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import re
@@ -10,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_example
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "examples" / "cora.py"
@@ -68,15 +68,8 @@ def test_missing_data_exits_with_the_message_and_no_traceback(tmp_path):
     assert result.stderr.count("error:") == 1
 
 
-def load_example():
-    spec = importlib.util.spec_from_file_location("cora_example", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_arguments_and_data_root(monkeypatch, capsys):
-    example = load_example()
+    example = load_example("cora")
     for args in (["--seeds", "0"], ["--epochs", "0"], ["--n-init", "0"]):
         with pytest.raises(SystemExit):
             example.parse_args(args)

@@ -1,27 +1,20 @@
 """examples/digits.py: NeuNcut on vectors assigns held-out digits by a forward pass of its MLP."""
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
+from conftest import load_example
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "digits.py"
 ROWS = ["NeuNcut train (70%)", "NeuNcut held-out (30%, forward pass)",
         "Spectral train (70%)", "Spectral held-out (30%, refit on it)"]
 
 
-
-
 @pytest.fixture(scope="module")
 def digits():
-    spec = importlib.util.spec_from_file_location("digits_example", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example("digits")
 
 
 def test_quick_run_prints_both_methods_on_both_parts(digits, capsys):
