@@ -54,14 +54,14 @@ def _model_kwargs(model: NeuNcut) -> Dict[str, Any]:
     if not model.builtin_encoder:
         raise ValueError(
             f"cannot checkpoint a NeuNcut with a custom encoder ({model.encoder_name}): only the "
-            "built-in 'gcn' and 'sage' encoders can be rebuilt from a checkpoint; save its "
+            "built-in 'gcn', 'sage' and 'mlp' encoders can be rebuilt from a checkpoint; save its "
             "state_dict with torch.save and rebuild the module yourself"
         )
     act = model.act
     if act is not None and not isinstance(act, torch.nn.Module):
         raise ValueError(f"cannot checkpoint the activation {act!r}: give NeuNcut's act by name (e.g. 'selu')")
     act_name = type(act).__name__.lower() if act is not None else None
-    return {
+    kwargs = {
         "in_channels": model.in_channels,
         "num_clusters": model.num_clusters,
         "encoder": model.encoder_name,
@@ -71,6 +71,9 @@ def _model_kwargs(model: NeuNcut) -> Dict[str, Any]:
         "act": act_name,
         "gamma": model.gamma,
     }
+    if model.encoder_name == "mlp":
+        kwargs["propagation_steps"] = model.propagation_steps
+    return kwargs
 
 
 def save_checkpoint(

@@ -210,8 +210,10 @@ def _cmd_fit(args: argparse.Namespace) -> int:
                     "gamma": args.gamma, "dropout": args.dropout}
     model = NeuNcut(data.x.size(1), k, **model_kwargs)
     fit_options: Dict[str, Any] = {} if args.n_init is None else {"n_init": args.n_init}
+    if args.batch_size is not None:
+        fit_options["batch_size"] = args.batch_size
     model.fit(data, epochs=args.epochs, lr=args.lr, seed=args.seed, progress=not args.quiet, **fit_options)
-    proba = model.predict_proba(data)
+    proba = model.predict_proba(data, batch_size=args.batch_size)
 
     config = {
         "features": featurizer,
@@ -359,6 +361,10 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _gamma(text: str):
+    return "auto" if text == "auto" else _positive_float(text)
+
+
 def _dataset_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("datasets (--dataset)")
     group.add_argument("--root", default=None, help="data root (default: $NEUNCUT_DATA or ./datasets)")
@@ -380,10 +386,14 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--edges", help="edge list: src,dst[,weight] (comma, tab or whitespace separated)")
     fit.add_argument("--features", help="node features: .npy [N, F] in edge-list node order, or CSV node_id,f1,...")
     fit.add_argument("--k", type=int, default=None, help="number of clusters (default for datasets: number of classes)")
-    fit.add_argument("--encoder", choices=["gcn", "sage"], default="gcn", help="GNN encoder (default: gcn)")
+    fit.add_argument("--encoder", choices=["gcn", "sage", "mlp"], default="gcn",
+                     help="encoder: a GNN, or an MLP over propagated features (default: gcn)")
     fit.add_argument("--epochs", type=_positive_int, default=300, help="training epochs (default: 300)")
     fit.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate (default: 0.001)")
-    fit.add_argument("--gamma", type=_positive_float, default=40.0, help="orthogonality weight (default: 40)")
+    fit.add_argument("--gamma", type=_gamma, default="auto",
+                     help="orthogonality weight, or 'auto' for 2k*sqrt(k-1) scaled to the graph (default: auto)")
+    fit.add_argument("--batch-size", type=_positive_int, default=None,
+                     help="train in NeighborLoader mini-batches of this many seed nodes (default: full batch)")
     fit.add_argument("--hidden", type=_positive_int, default=256, help="encoder width (default: 256)")
     fit.add_argument("--layers", type=_positive_int, default=1, help="encoder layers (default: 1)")
     fit.add_argument("--dropout", type=float, default=0.5, help="dropout (default: 0.5)")

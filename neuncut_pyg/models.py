@@ -21,22 +21,30 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.nn.inits import reset
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
-from torch_geometric.nn.models import GCN, GraphSAGE
+from torch_geometric.nn.models import GCN, MLP, GraphSAGE
 from torch_geometric.nn.resolver import activation_resolver
 from torch_sparse import SparseTensor
 
-from neuncut_pyg.adjacency import Adj, is_sparse_tensor
-from neuncut_pyg.loss import relaxed_ncut_loss, validate_gamma
-from neuncut_pyg.train import TrainHistory, to_sparse_adjacency, train_full_batch
+from neuncut_pyg.adjacency import Adj, as_coo, is_sparse_tensor
+from neuncut_pyg.gamma import auto_gamma
+from neuncut_pyg.loss import ncut_statistics, relaxed_ncut_loss, validate_gamma
+from neuncut_pyg.sampling import batch_estimate, sampling_data
+from neuncut_pyg.train import STATISTICS_MODES, TrainHistory, to_sparse_adjacency, train_full_batch, train_mini_batch
 
-__all__ = ["NeuNcut"]
+__all__ = ["NeuNcut", "propagate_features"]
 
-_ENCODERS = {"gcn": GCN, "sage": GraphSAGE}
+_ENCODERS = {"gcn": GCN, "sage": GraphSAGE, "mlp": MLP}
 
 # Below this share of non-zeros, a GCN encoder reads the features as a sparse CSR matrix during
 # fit/predict. Bag-of-words features (Cora: 1.3%, CiteSeer: 0.9%) then make the first layer's
 # X @ Theta about five times faster on CPU; denser features gain nothing from it.
 _SPARSE_FEATURE_DENSITY = 0.05
+
+# Steps of X <- A_hat X before the MLP encoder.
+_DEFAULT_PROPAGATION_STEPS = 2
+
+# Neighbours sampled per node and hop when fit() gets a batch_size but no num_neighbors.
+_DEFAULT_FANOUT = 10
 
 
 class NeuNcut(torch.nn.Module):
@@ -131,8 +139,9 @@ class NeuNcut(torch.nn.Module):
         num_layers: int = 1,
         dropout: float = 0.5,
         act: Union[str, Any] = "selu",
-        gamma: float = 40.0,
+        gamma: Union[float, str] = "auto",
         encoder_out_channels: Optional[int] = None,
+        propagation_steps: Optional[int] = None,
         **encoder_kwargs: Any,
     ) -> None:
         super().__init__()
@@ -143,14 +152,22 @@ class NeuNcut(torch.nn.Module):
         _check_positive_int(num_layers, "num_layers")
         if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
             raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
-        validate_gamma(gamma)
+        if gamma != "auto":
+            validate_gamma(gamma)
+        if propagation_steps is not None and (not _is_int(propagation_steps) or propagation_steps < 0):
+            raise ValueError(f"propagation_steps must be an integer >= 0, got {propagation_steps!r}")
+        if propagation_steps is not None and encoder != "mlp":
+            raise ValueError("propagation_steps is an option of encoder='mlp' (features propagated "
+                             "over the graph before the MLP); GNN encoders propagate in their layers")
 
         self.in_channels = int(in_channels)
         self.num_clusters = int(num_clusters)
         self.hidden_channels = int(hidden_channels)
         self.num_layers = int(num_layers)
         self.dropout = float(dropout)
-        self.gamma = float(gamma)
+        self.gamma: Union[float, str] = gamma if gamma == "auto" else float(gamma)
+        self.propagation_steps = (_DEFAULT_PROPAGATION_STEPS if propagation_steps is None else int(propagation_steps)) \
+            if encoder == "mlp" else 0
         self.act = activation_resolver(act) if act is not None else None
 
         if isinstance(encoder, str):
@@ -170,9 +187,16 @@ class NeuNcut(torch.nn.Module):
                     add_self_loops=encoder_kwargs.pop("add_self_loops", True),
                 )
                 encoder_kwargs["normalize"] = False
-            self.encoder = _ENCODERS[self.encoder_name](
-                in_channels, hidden_channels, num_layers, dropout=dropout, act=act, **encoder_kwargs
-            )
+            if self.encoder_name == "mlp":
+                # No normalization layer: memberships must not depend on which nodes share a batch.
+                encoder_kwargs.setdefault("norm", None)
+                self.encoder = MLP(in_channels=in_channels, hidden_channels=hidden_channels,
+                                   out_channels=hidden_channels, num_layers=num_layers,
+                                   dropout=dropout, act=act, **encoder_kwargs)
+            else:
+                self.encoder = _ENCODERS[self.encoder_name](
+                    in_channels, hidden_channels, num_layers, dropout=dropout, act=act, **encoder_kwargs
+                )
             head_in: Optional[int] = hidden_channels
         elif isinstance(encoder, torch.nn.Module):
             if encoder_kwargs:
@@ -187,6 +211,7 @@ class NeuNcut(torch.nn.Module):
             raise TypeError(f"encoder must be a str or a torch.nn.Module, got {type(encoder).__name__}")
 
         self.head = torch.nn.Linear(head_in, num_clusters) if head_in is not None else None
+        self.gamma_: Optional[float] = None
         self.loss_history_: Optional[TrainHistory] = None
         self.objective_: Optional[float] = None
         self.init_objectives_: Optional[List[float]] = None
@@ -224,12 +249,15 @@ class NeuNcut(torch.nn.Module):
     def logits(self, x: Tensor, edge_index: Adj, edge_weight: Optional[Tensor] = None) -> Tensor:
         r"""The unnormalized scores ``[N, k]`` whose row-wise softmax is :math:`\mathbf{S}`."""
         self._check_features(x)
-        graph, weight = self._prepare_graph(edge_index, edge_weight, num_nodes=x.size(0), dtype=_dtype_of(x))
-        return self._logits(x, graph, weight)
+        x_in, graph, weight = self._prepare(x, edge_index, edge_weight)
+        return self._logits(x_in, graph, weight)
 
-    def _logits(self, x: Tensor, graph: Adj, weight: Optional[Tensor]) -> Tensor:
-        """:meth:`logits` on a graph already made ready by :meth:`_prepare_graph`."""
-        h = self.encoder(x, graph) if weight is None else self.encoder(x, graph, weight)
+    def _logits(self, x: Tensor, graph: Optional[Adj], weight: Optional[Tensor]) -> Tensor:
+        """:meth:`logits` on inputs already made ready by :meth:`_prepare`."""
+        if self.encoder_name == "mlp":
+            h = self.encoder(x)
+        else:
+            h = self.encoder(x, graph) if weight is None else self.encoder(x, graph, weight)
         if self.head is not None:
             h = self.act(h) if self.act is not None else h
             h = F.dropout(h, p=self.dropout, training=self.training)
@@ -255,35 +283,63 @@ class NeuNcut(torch.nn.Module):
         n_init: int = 3,
         seed: Optional[int] = None,
         warm_start: bool = False,
+        batch_size: Optional[int] = None,
+        num_neighbors: Optional[List[int]] = None,
+        statistics: str = "batch",
     ) -> "NeuNcut":
-        r"""Trains the model on one graph by full-batch gradient descent on the relaxed Ncut.
+        r"""Trains the model on one graph by gradient descent on the relaxed Ncut: full-batch, or
+        in mini-batches sampled by PyG's :class:`~torch_geometric.loader.NeighborLoader`.
 
-        The graph is converted once per fit into a ``torch_sparse.SparseTensor`` for the loss
-        and, for a built-in encoder, into the (GCN-normalized) ``adj_t`` its layers multiply;
-        both are reused at every step.
+        **Full batch** (``batch_size=None``): every step sees the whole graph. The graph is
+        converted once per fit into a ``torch_sparse.SparseTensor`` for the loss and, for a
+        built-in encoder, into what its layers consume; both are reused at every step.
+
+        **Mini-batch** (``batch_size=B``): each epoch visits every node once as a *seed* of a
+        ``NeighborLoader`` batch; one Adam step per batch. The loss of a batch is not that of the
+        sampled subgraph taken as a whole graph: each seed contributes its terms of the *full*
+        graph's statistics, with its full-graph degree (a node attribute that travels with the
+        batch) and its sampled neighbours reweighted into an unbiased estimate of its row of
+        :math:`\mathbf{W}` (:mod:`neuncut_pyg.sampling`). How the batch estimates are combined
+        across batches is ``statistics`` (:class:`~neuncut_pyg.train.StatisticsTracker`). The
+        first hop of ``num_neighbors`` feeds the loss; the further hops feed the encoder, so a
+        GNN encoder of :math:`L` layers needs :math:`L + 1` hops for the memberships of the
+        seeds' neighbours to see :math:`L` hops themselves. ``encoder="mlp"`` needs one hop: its
+        features are propagated over the full graph once per fit.
 
         Args:
             data (torch_geometric.data.Data): The graph, with node features ``x`` ``[N, F]`` and
                 ``edge_index`` ``[2, E]`` (optional ``edge_weight`` ``[E]``) or ``adj_t``.
-                Labels are never read.
-            epochs (int): Number of full-batch Adam steps. (default: ``300``)
+                Labels are never read. Mini-batch training expects an undirected graph (both
+                directions stored, as PyG's ``to_undirected`` gives).
+            epochs (int): Number of full-batch steps, or of passes over the nodes in mini-batch
+                mode. (default: ``300``)
             lr (float): Adam learning rate. (default: ``1e-3``)
             weight_decay (float): Adam weight decay. (default: ``0.0``)
             progress (bool): Show a tqdm progress bar. (default: ``True``)
             n_init (int): Number of training runs from independent initializations; the run
-                whose final memberships have the lowest loss :math:`\mathcal{L}` (evaluation
-                mode) is kept, as :class:`sklearn.cluster.KMeans` keeps its lowest-inertia run.
-                No labels are involved. A run can end in a poor local minimum, typically with
-                a cluster emptied, which costs about :math:`\gamma / (2k)` in loss, so the
-                comparison spots it. (default: ``3``)
-            seed (int, optional): Seeds the initializations and dropout (the global torch RNG
-                is left as it was); equal seeds give equal models. (default: ``None``)
+                whose final memberships have the lowest full-graph loss :math:`\mathcal{L}`
+                (evaluation mode) is kept, as :class:`sklearn.cluster.KMeans` keeps its
+                lowest-inertia run. No labels are involved. (default: ``3``)
+            seed (int, optional): Seeds the initializations, dropout and sampling (the global
+                torch RNG is left as it was); equal seeds give equal models. (default: ``None``)
             warm_start (bool): Continue from the current parameters instead of re-initializing
                 them (needs ``n_init=1``). (default: ``False``)
+            batch_size (int, optional): Seed nodes per mini-batch; ``None`` trains full-batch.
+                (default: ``None``)
+            num_neighbors (List[int], optional): Neighbours sampled per node for each hop, ``-1``
+                for all. (default: ``[10]`` per hop, ``num_layers + 1`` hops for a GNN encoder,
+                one for ``"mlp"``)
+            statistics (str): Mini-batch only: ``"batch"`` (each batch's own estimate),
+                ``"running"`` (volumes from a moving average) or ``"full"`` (volumes from a full
+                inference pass per epoch), the batch giving the gradient; see
+                :class:`~neuncut_pyg.train.StatisticsTracker`, which also says why ``"batch"``
+                is the default. (default: ``"batch"``)
 
         Returns:
             NeuNcut: ``self``, in evaluation mode, with these attributes set:
 
+            - ``gamma_`` (float): the orthogonality weight used (:func:`~neuncut_pyg.gamma.auto_gamma`
+              of the graph when ``gamma="auto"``);
             - ``loss_history_`` (:class:`~neuncut_pyg.train.TrainHistory`): per-epoch ``loss``,
               ``cut``, ``orth`` of the kept run;
             - ``objective_`` (float): its final loss in evaluation mode, the selection score;
@@ -295,10 +351,11 @@ class NeuNcut(torch.nn.Module):
                 training setting is out of range.
         """
         x, graph, edge_weight = self._read(data, "fit")
-        if self.num_clusters > x.size(0):
+        num_nodes = x.size(0)
+        if self.num_clusters > num_nodes:
             raise ValueError(
                 f"num_clusters={self.num_clusters} clusters cannot be formed from a graph of "
-                f"{x.size(0)} nodes: need num_clusters <= num_nodes"
+                f"{num_nodes} nodes: need num_clusters <= num_nodes"
             )
         if seed is not None and (not _is_int(seed) or seed < 0):
             raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
@@ -306,12 +363,51 @@ class NeuNcut(torch.nn.Module):
             raise ValueError(f"n_init must be a positive integer, got {n_init!r}")
         if warm_start and n_init > 1:
             raise ValueError("warm_start=True continues one run: it needs n_init=1")
+        if batch_size is not None and (not _is_int(batch_size) or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+        if batch_size is None and num_neighbors is not None:
+            raise ValueError("num_neighbors sets the sampling of mini-batches: give a batch_size too")
+        if statistics not in STATISTICS_MODES:
+            raise ValueError(f"statistics must be one of {list(STATISTICS_MODES)}, got {statistics!r}")
+        if batch_size is not None:
+            num_neighbors = self._check_num_neighbors(num_neighbors, "fit")
 
-        adj = to_sparse_adjacency(graph, edge_weight, num_nodes=x.size(0))
-        encoder_graph, encoder_weight = self._prepare_graph(graph, edge_weight, num_nodes=x.size(0),
-                                                            dtype=_dtype_of(x), adj=adj)
-        model = _OnPreparedGraph(self, encoder_weight)
-        x_in = self._prepare_features(x)
+        adj = to_sparse_adjacency(graph, edge_weight, num_nodes=num_nodes)
+        self.gamma_ = auto_gamma(self.num_clusters, adj, num_nodes=num_nodes) if self.gamma == "auto" else self.gamma
+        if batch_size is None:
+            x_in, encoder_graph, encoder_weight = self._prepare(x, graph, edge_weight, adj=adj)
+            model = _OnPreparedGraph(self, encoder_weight)
+
+            def train_one_run(desc: str) -> TrainHistory:
+                return train_full_batch(model, x_in, adj, epochs=epochs, lr=lr, weight_decay=weight_decay,
+                                        gamma=self.gamma_, encoder_adj=encoder_graph, progress=progress, desc=desc)
+
+            def final_memberships() -> Tensor:
+                return model(x_in, encoder_graph)
+        else:
+            from torch_geometric.loader import NeighborLoader
+
+            # Batches carry raw features (propagated ones for "mlp"); GNN layers get each batch's
+            # subgraph, normalized with the full graph's degrees (see _batch_graph).
+            x_in = self._propagate(x, adj) if self.encoder_name == "mlp" else x
+            sampled = self._sampling_data(x_in, graph, edge_weight, num_nodes)
+            loader = NeighborLoader(sampled, num_neighbors=num_neighbors, batch_size=min(batch_size, num_nodes),
+                                    shuffle=True)
+            on_batch = _OnBatch(self)
+
+            # Inference sees whole neighbourhoods over the hops the encoder reads (all but the loss's).
+            inference_hops = None if self.builtin_encoder else [-1] * max(1, len(num_neighbors) - 1)
+
+            def final_memberships() -> Tensor:
+                return self._proba_in_batches(sampled, batch_size, inference_hops)
+
+            def train_one_run(desc: str) -> TrainHistory:
+                return train_mini_batch(
+                    on_batch, loader, lambda s, batch: batch_estimate(s, batch, num_nodes),
+                    epochs=epochs, lr=lr, weight_decay=weight_decay, gamma=self.gamma_,
+                    statistics=statistics, full_statistics=lambda: ncut_statistics(final_memberships(), adj),
+                    progress=progress, desc=desc,
+                )
 
         best_state: Optional[Dict[str, Tensor]] = None
         best_history: Optional[TrainHistory] = None
@@ -322,14 +418,10 @@ class NeuNcut(torch.nn.Module):
             for run in range(n_init):
                 if not warm_start:
                     self.reset_parameters()
-                history = train_full_batch(
-                    model, x_in, adj, epochs=epochs, lr=lr, weight_decay=weight_decay,
-                    gamma=self.gamma, encoder_adj=encoder_graph, progress=progress,
-                    desc="NeuNcut" if n_init == 1 else f"NeuNcut {run + 1}/{n_init}",
-                )
+                history = train_one_run("NeuNcut" if n_init == 1 else f"NeuNcut {run + 1}/{n_init}")
                 self.eval()
                 with torch.no_grad():
-                    objectives.append(float(relaxed_ncut_loss(model(x_in, encoder_graph), adj, gamma=self.gamma).loss))
+                    objectives.append(float(relaxed_ncut_loss(final_memberships(), adj, gamma=self.gamma_).loss))
                 if objectives[-1] == min(objectives):
                     best_history = history
                     if n_init > 1:
@@ -342,22 +434,127 @@ class NeuNcut(torch.nn.Module):
         return self
 
     @torch.no_grad()
-    def predict_proba(self, data: Data) -> Tensor:
+    def predict_proba(self, data: Data, batch_size: Optional[int] = None,
+                      num_neighbors: Optional[List[int]] = None) -> Tensor:
         r"""Soft memberships :math:`\mathbf{S}` ``[N, k]`` of the nodes of ``data`` (evaluation
-        mode, no gradients). ``data`` may be the training graph or a new one."""
+        mode, no gradients). ``data`` may be the training graph or a new one.
+
+        Args:
+            data (torch_geometric.data.Data): The graph, as for :meth:`fit`.
+            batch_size (int, optional): Assign the nodes in batches of this many, so that memory
+                follows the batch (and its neighbourhood), not the graph. A GNN encoder then sees
+                each node's full neighbourhood (``NeighborLoader`` with ``-1`` per layer) and its
+                GCN normalization uses full-graph degrees, so the result equals the full-batch one.
+                ``encoder="mlp"`` propagates the features once and maps them in row chunks.
+                (default: ``None``: all nodes at once)
+            num_neighbors (List[int], optional): For a custom encoder in batches, the hops it
+                needs (e.g. ``[-1, -1]`` for two message-passing layers).
+        """
         x, graph, edge_weight = self._read(data, "predict")
-        encoder_graph, encoder_weight = self._prepare_graph(graph, edge_weight, num_nodes=x.size(0), dtype=_dtype_of(x))
+        if batch_size is not None and (not _is_int(batch_size) or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
         was_training = self.training
         self.eval()
         try:
-            return self._logits(self._prepare_features(x), encoder_graph, encoder_weight).softmax(dim=-1)
+            if batch_size is None:
+                x_in, encoder_graph, encoder_weight = self._prepare(x, graph, edge_weight)
+                return self._logits(x_in, encoder_graph, encoder_weight).softmax(dim=-1)
+            adj = to_sparse_adjacency(graph, edge_weight, num_nodes=x.size(0))
+            x_in = self._propagate(x, adj) if self.encoder_name == "mlp" else x
+            sampled = self._sampling_data(x_in, graph, edge_weight, x.size(0))
+            return self._proba_in_batches(sampled, batch_size, num_neighbors)
         finally:
             self.train(was_training)
 
-    def predict(self, data: Data) -> Tensor:
+    def predict(self, data: Data, batch_size: Optional[int] = None) -> Tensor:
         r"""Hard cluster labels ``[N]`` (``LongTensor``, values in ``0..k-1``): the argmax of
-        :meth:`predict_proba`. Some ids may be unused if clusters came out empty."""
-        return self.predict_proba(data).argmax(dim=-1)
+        :meth:`predict_proba` (``batch_size`` as there). Some ids may be unused if clusters
+        came out empty."""
+        return self.predict_proba(data, batch_size=batch_size).argmax(dim=-1)
+
+    # ------------------------------------------------------------------------------------------
+    # Mini-batches
+    # ------------------------------------------------------------------------------------------
+    def _check_num_neighbors(self, num_neighbors: Optional[List[int]], what: str) -> List[int]:
+        hops = self.num_layers + 1 if self.encoder_name in ("gcn", "sage") else 1
+        if num_neighbors is None:
+            if not self.builtin_encoder:
+                raise ValueError(f"{what} in mini-batches with a custom encoder needs num_neighbors: "
+                                 "the hops of neighbours its layers read, plus one for the loss")
+            return [_DEFAULT_FANOUT] * hops
+        if (not isinstance(num_neighbors, (list, tuple)) or not num_neighbors
+                or not all(_is_int(m) and (m == -1 or m >= 1) for m in num_neighbors)):
+            raise ValueError(f"num_neighbors must be a non-empty list of positive integers (or -1 for "
+                             f"all), got {num_neighbors!r}")
+        if self.builtin_encoder and len(num_neighbors) < hops:
+            raise ValueError(
+                f"num_neighbors={list(num_neighbors)} has {len(num_neighbors)} hop(s) but the "
+                f"{self.encoder_name.upper()} encoder needs {hops}: one for the loss plus one per "
+                "message-passing layer"
+            )
+        return list(num_neighbors)
+
+    def _sampling_data(self, x_in: Tensor, graph: Adj, edge_weight: Optional[Tensor], num_nodes: int) -> Data:
+        """:func:`~neuncut_pyg.sampling.sampling_data` plus the full-graph GCN normalization."""
+        if x_in.layout != torch.strided:
+            x_in = x_in.to_dense()
+        sampled = sampling_data(x_in, graph, edge_weight, num_nodes=num_nodes)
+        if self.encoder_name == "gcn":
+            sampled.gcn_scale, sampled.gcn_loop, sampled.gcn_count = _gcn_node_terms(
+                sampled.edge_index, getattr(sampled, "edge_weight", None), num_nodes, **self._gcn_norm)
+        return sampled
+
+    def _batch_graph(self, batch: Data) -> Tuple[Tensor, Optional[Adj], Optional[Tensor]]:
+        """``(x, graph, weight)`` of a ``NeighborLoader`` batch, as :meth:`_logits` takes them."""
+        if self.encoder_name == "mlp":
+            return batch.x, None, None
+        if not self.builtin_encoder:
+            return batch.x, batch.edge_index, getattr(batch, "edge_weight", None)
+        n = batch.num_nodes
+        src, dst = batch.edge_index
+        weight = getattr(batch, "edge_weight", None)
+        if self.encoder_name == "sage":  # mean aggregation: the sampled mean estimates the full one
+            return batch.x, SparseTensor(row=dst, col=src, value=weight, sparse_sizes=(n, n)), None
+        # GCN with the full graph's normalization, so that a node with its whole neighbourhood in
+        # the batch gets exactly its full-graph output; sampled neighbourhoods are reweighted by
+        # (neighbours) / (neighbours kept), an unbiased estimate of the full sum.
+        off = src != dst
+        src, dst = src[off], dst[off]
+        value = torch.ones(src.numel(), dtype=batch.x.dtype) if weight is None else weight[off].to(batch.x.dtype)
+        kept = torch.zeros(n, dtype=value.dtype).index_add_(0, dst, torch.ones_like(value))
+        rate = batch.gcn_count.to(value.dtype) / kept.clamp_min(1)
+        scale = batch.gcn_scale.to(value.dtype)
+        value = value * rate[dst] * scale[dst] * scale[src]
+        loops = torch.arange(n)
+        adj_t = SparseTensor(row=torch.cat([dst, loops]), col=torch.cat([src, loops]),
+                             value=torch.cat([value, batch.gcn_loop.to(value.dtype) * scale * scale]),
+                             sparse_sizes=(n, n))
+        return batch.x, adj_t, None
+
+    def _proba_in_batches(self, sampled: Data, batch_size: int, num_neighbors: Optional[List[int]]) -> Tensor:
+        """Memberships of every node of ``sampled``, ``batch_size`` seeds at a time, each with
+        its full neighbourhood (no gradients; the caller sets the mode)."""
+        num_nodes = sampled.num_nodes
+        out = torch.empty(num_nodes, self.num_clusters, dtype=sampled.x.dtype)
+        with torch.no_grad():
+            if self.encoder_name == "mlp":
+                for start in range(0, num_nodes, batch_size):
+                    rows = slice(start, min(start + batch_size, num_nodes))
+                    out[rows] = self._logits(sampled.x[rows], None, None).softmax(dim=-1)
+                return out
+            from torch_geometric.loader import NeighborLoader
+
+            if num_neighbors is None:
+                if not self.builtin_encoder:
+                    raise ValueError("predicting in batches with a custom encoder needs num_neighbors "
+                                     "(e.g. [-1, -1] for two message-passing layers)")
+                num_neighbors = [-1] * self.num_layers
+            loader = NeighborLoader(sampled, num_neighbors=num_neighbors, batch_size=batch_size, shuffle=False)
+            for batch in loader:
+                x, graph, weight = self._batch_graph(batch)
+                s = self._logits(x, graph, weight)[: batch.batch_size].softmax(dim=-1)
+                out[batch.n_id[: batch.batch_size]] = s
+        return out
 
     # ------------------------------------------------------------------------------------------
     # Helpers
@@ -399,24 +596,29 @@ class NeuNcut(torch.nn.Module):
             if not bool(torch.isfinite(x).all()):
                 raise ValueError("x contains NaN or infinite values")
 
-    def _prepare_graph(
+    def _prepare(
         self,
+        x: Tensor,
         edge_index: Adj,
         edge_weight: Optional[Tensor],
         *,
-        num_nodes: int,
-        dtype: torch.dtype,
         adj: Optional[SparseTensor] = None,
-    ) -> Tuple[Adj, Optional[Tensor]]:
-        """The graph as the encoder consumes it, computed once per graph: ``(graph, weight)``.
+    ) -> Tuple[Tensor, Optional[Adj], Optional[Tensor]]:
+        """What :meth:`_logits` takes, computed once per graph: ``(x, graph, weight)``.
 
-        A built-in encoder gets a ``SparseTensor`` in PyG's ``adj_t`` layout with the weights
+        A built-in GNN encoder gets a ``SparseTensor`` in PyG's ``adj_t`` layout with the weights
         as its values (GraphSAGE's layers take no ``edge_weight`` argument, but use values),
-        GCN-normalized for ``"gcn"``. A custom encoder gets the graph exactly as given.
-        ``adj`` is the checked affinity ``W`` when the caller has built it already.
+        GCN-normalized for ``"gcn"``. ``"mlp"`` gets the propagated features and no graph. A
+        custom encoder gets the graph exactly as given. ``adj`` is the checked affinity ``W``
+        when the caller has built it already.
         """
+        num_nodes = x.size(0)
         if not self.builtin_encoder:
-            return edge_index, edge_weight
+            return x, edge_index, edge_weight
+        if self.encoder_name == "mlp":
+            if adj is None:
+                adj = to_sparse_adjacency(edge_index, edge_weight, num_nodes=num_nodes)
+            return self._propagate(x, adj), None, None
         if is_sparse_tensor(edge_index) and edge_weight is None and adj is None:
             adj_t = edge_index  # already PyG's adj_t
             to_sparse_adjacency(adj_t, num_nodes=num_nodes)  # checks it
@@ -426,8 +628,12 @@ class NeuNcut(torch.nn.Module):
             adj_t = adj.t()
         if self.encoder_name == "gcn" and self._gcn_norm["normalize"]:
             adj_t = gcn_norm(adj_t, None, num_nodes, self._gcn_norm["improved"],
-                             self._gcn_norm["add_self_loops"], dtype=dtype)
-        return adj_t, None
+                             self._gcn_norm["add_self_loops"], dtype=_dtype_of(x))
+        return self._prepare_features(x), adj_t, None
+
+    def _propagate(self, x: Tensor, adj: SparseTensor) -> Tensor:
+        """The ``"mlp"`` encoder's input: :func:`propagate_features` over the affinity."""
+        return propagate_features(x, adj, steps=self.propagation_steps)
 
     def _prepare_features(self, x: Tensor) -> Tensor:
         """Bag-of-words features as a CSR matrix for a GCN encoder (see _SPARSE_FEATURE_DENSITY)."""
@@ -442,10 +648,81 @@ class NeuNcut(torch.nn.Module):
     def __repr__(self) -> str:
         encoder = self.encoder_name.upper() if self.builtin_encoder else self.encoder_name
         shape = f", hidden_channels={self.hidden_channels}, num_layers={self.num_layers}" if self.builtin_encoder else ""
+        if self.encoder_name == "mlp":
+            shape += f", propagation_steps={self.propagation_steps}"
         return (
             f"{self.__class__.__name__}({self.in_channels}, num_clusters={self.num_clusters}, "
             f"encoder={encoder}{shape}, gamma={self.gamma})"
         )
+
+
+def propagate_features(x: Tensor, edge_index: Adj, edge_weight: Optional[Tensor] = None, *, steps: int,
+                       num_nodes: Optional[int] = None) -> Tensor:
+    r"""Features smoothed over the graph, :math:`\hat{\mathbf{A}}^K\mathbf{X}`, with
+    :math:`\hat{\mathbf{A}} = \tilde{\mathbf{D}}^{-1/2}(\mathbf{W} + \mathbf{I})\tilde{\mathbf{D}}^{-1/2}`
+    the GCN-normalized affinity (Wu et al., *Simplifying Graph Convolutional Networks*, 2019).
+
+    Computed once per graph, in :math:`K` sparse products (:math:`O(KEF)`), it is the input of
+    ``NeuNcut(encoder="mlp")``: an MLP on these rows needs no neighbourhood at training or
+    inference time, which makes mini-batches and new nodes cheap.
+
+    Args:
+        x (torch.Tensor): Node features ``[N, F]`` (dense or sparse).
+        edge_index (Adj): The affinity :math:`\mathbf{W}` in any ``Adj`` form.
+        edge_weight (torch.Tensor, optional): Non-negative edge weights ``[E]``.
+        steps (int): :math:`K \geq 0`.
+        num_nodes (int, optional): :math:`N`. (default: ``x.size(0)``)
+
+    Returns:
+        torch.Tensor: Dense ``[N, F]``.
+    """
+    if not _is_int(steps) or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    num_nodes = x.size(0) if num_nodes is None else num_nodes
+    adj = to_sparse_adjacency(edge_index, edge_weight, num_nodes=num_nodes)
+    dtype = _dtype_of(x)
+    out = x.to_dense() if x.layout != torch.strided else x
+    out = out.to(dtype)
+    if steps == 0:
+        return out
+    a_hat = gcn_norm(adj.t(), None, num_nodes, False, True, dtype=dtype)
+    for _ in range(steps):
+        out = a_hat @ out
+    return out
+
+
+def _gcn_node_terms(edge_index: Tensor, edge_weight: Optional[Tensor], num_nodes: int, *, normalize: bool,
+                    improved: bool, add_self_loops: bool) -> Tuple[Tensor, Tensor, Tensor]:
+    r"""Per-node terms of the full graph's GCN normalization, for batches to carry:
+    ``(scale, loop, count)`` with ``scale`` :math:`= \tilde{d}_i^{-1/2}` (1 without
+    normalization), ``loop`` the self-loop weight and ``count`` the number of incoming
+    non-loop edges (the sampler's population), mirroring PyG's ``gcn_norm`` on ``adj_t``."""
+    src, dst = edge_index
+    weight = torch.ones(src.numel()) if edge_weight is None else edge_weight.float()
+    off = src != dst
+    in_weight = torch.zeros(num_nodes, dtype=weight.dtype).index_add_(0, dst[off], weight[off])
+    count = torch.bincount(dst[off], minlength=num_nodes)
+    if normalize and add_self_loops:  # gcn_norm's fill_diag replaces any existing self-loop weight
+        loop = torch.full((num_nodes,), 2.0 if improved else 1.0, dtype=weight.dtype)
+    else:
+        loop = torch.zeros(num_nodes, dtype=weight.dtype).index_add_(0, dst[~off], weight[~off])
+    if not normalize:  # the layers then use the weights as they are, self-loops included
+        return torch.ones(num_nodes, dtype=weight.dtype), loop, count
+    deg = in_weight + loop
+    scale = deg.pow(-0.5)
+    scale.masked_fill_(torch.isinf(scale), 0.0)
+    return scale, loop, count
+
+
+class _OnBatch(torch.nn.Module):
+    """``model`` as ``train_mini_batch`` calls it: ``batch -> S`` for every node of the batch."""
+
+    def __init__(self, model: NeuNcut) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: Data) -> Tensor:
+        return self.model._logits(*self.model._batch_graph(batch)).softmax(dim=-1)
 
 
 class _OnPreparedGraph(torch.nn.Module):

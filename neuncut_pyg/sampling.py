@@ -27,10 +27,45 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from neuncut_pyg.adjacency import validate_memberships
-from neuncut_pyg.loss import NcutStatistics, ncut_statistics
+from torch_geometric.data import Data
 
-__all__ = ["seed_ncut_statistics", "estimate_ncut_statistics"]
+from neuncut_pyg.adjacency import Adj, as_coo, validate_memberships
+from neuncut_pyg.loss import NcutStatistics, _degree, ncut_statistics
+
+__all__ = ["seed_ncut_statistics", "estimate_ncut_statistics", "sampling_data", "batch_estimate"]
+
+
+def sampling_data(x: Tensor, edge_index: Adj, edge_weight: Optional[Tensor] = None, *, num_nodes: int) -> Data:
+    r"""The graph as a ``NeighborLoader`` should sample it for the relaxed normalized cut.
+
+    Returns a :class:`~torch_geometric.data.Data` with ``x``, the checked ``edge_index`` (and
+    ``edge_weight`` when given) and two node attributes that travel with every batch:
+
+    - ``deg``: the node's degree in the *full* graph (the loss's volumes),
+    - ``count``: its number of incoming edges, the population the sampler draws from
+      (``NeighborLoader`` samples the edges ``j -> i`` of a node ``i`` it expands).
+
+    The graph should be undirected (both directions stored, PyG's convention): a seed's sampled
+    in-neighbours then estimate its row of :math:`\mathbf{W}`.
+    """
+    if x.size(0) != num_nodes:
+        raise ValueError(f"x has {x.size(0)} rows but the graph has {num_nodes} nodes")
+    row, col, weight = as_coo(edge_index, edge_weight, num_nodes=num_nodes,
+                              dtype=x.dtype if x.is_floating_point() else torch.float32)
+    data = Data(x=x, edge_index=torch.stack([row, col]), num_nodes=num_nodes)
+    if not bool((weight == 1).all()):  # unit weights need not travel with the batches
+        data.edge_weight = weight
+    data.deg = _degree(row, col, weight, num_nodes)
+    data.count = torch.bincount(col, minlength=num_nodes)
+    return data
+
+
+def batch_estimate(s: Tensor, batch: Data, num_nodes: int) -> NcutStatistics:
+    """:func:`estimate_ncut_statistics` of a batch of :func:`sampling_data` (its attributes
+    ``edge_index``, ``batch_size``, ``deg``, ``count`` and optional ``edge_weight``)."""
+    return estimate_ncut_statistics(s, batch.edge_index, batch.batch_size, batch.deg, num_nodes,
+                                    edge_weight=getattr(batch, "edge_weight", None),
+                                    num_neighbors=batch.count)
 
 
 def seed_ncut_statistics(

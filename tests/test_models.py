@@ -65,7 +65,7 @@ def test_fit_returns_self_records_history_and_lowers_the_loss(blocks):
     assert len(history.cut) == len(history.orth) == 60
     assert history.loss[-1] < 0.5 * history.loss[0]
     for loss, cut, orth in zip(history.loss, history.cut, history.orth):
-        assert loss == pytest.approx(cut + model.gamma / 2 * orth, rel=1e-4)
+        assert loss == pytest.approx(cut + model.gamma_ / 2 * orth, rel=1e-4)
     assert set(history.as_dict()) == {"loss", "cut", "orth"}
 
 
@@ -170,7 +170,7 @@ def test_n_init_keeps_the_lowest_loss_run(blocks):
     assert model.objective_ == min(objectives)
     # The kept parameters are those of the best run: re-scoring them gives its objective.
     from neuncut_pyg.loss import relaxed_ncut_loss
-    score = relaxed_ncut_loss(model.predict_proba(blocks), blocks.edge_index, gamma=model.gamma).loss
+    score = relaxed_ncut_loss(model.predict_proba(blocks), blocks.edge_index, gamma=model.gamma_).loss
     assert float(score) == pytest.approx(model.objective_, rel=1e-4)
     with pytest.raises(ValueError, match="warm_start=True continues one run"):
         model.fit(blocks, epochs=1, progress=False, n_init=2, warm_start=True)
@@ -193,7 +193,7 @@ def test_reset_parameters_and_repr(blocks):
     before = [p.detach().clone() for p in model.parameters()]
     model.reset_parameters()
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
-    assert repr(model) == "NeuNcut(8, num_clusters=3, encoder=GCN, hidden_channels=16, num_layers=1, gamma=40.0)"
+    assert repr(model) == "NeuNcut(8, num_clusters=3, encoder=GCN, hidden_channels=16, num_layers=1, gamma=auto)"
     assert "SAGE" in repr(NeuNcut(8, 3, encoder="sage"))
 
 

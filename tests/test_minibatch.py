@@ -1,0 +1,229 @@
+"""Mini-batch training and inference of NeuNcut with NeighborLoader, and the statistics tracker."""
+from __future__ import annotations
+
+import pytest
+import torch
+from sklearn.metrics import normalized_mutual_info_score
+from torch_geometric.data import Data
+from torch_geometric.loader import NeighborLoader
+from torch_geometric.utils import stochastic_blockmodel_graph, to_undirected
+
+from neuncut_pyg.loss import NcutStatistics, ncut_loss_from_statistics, relaxed_ncut_loss
+from neuncut_pyg.models import NeuNcut, propagate_features
+from neuncut_pyg.sampling import batch_estimate, sampling_data
+from neuncut_pyg.train import StatisticsTracker, train_mini_batch
+
+pytestmark = [pytest.mark.filterwarnings("ignore:Sparse:UserWarning"), pytest.mark.usefixtures("one_torch_thread")]
+
+
+def planted(num_blocks: int = 4, block_size: int = 60, num_features: int = 8, seed: int = 0) -> Data:
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    probs = torch.full((num_blocks, num_blocks), 0.02)
+    probs.fill_diagonal_(0.2)
+    edge_index = stochastic_blockmodel_graph([block_size] * num_blocks, probs)
+    y = torch.arange(num_blocks).repeat_interleave(block_size)
+    means = 2.0 * torch.randn(num_blocks, num_features, generator=generator)
+    x = means[y] + torch.randn(y.numel(), num_features, generator=generator)
+    return Data(x=x, edge_index=edge_index, y=y)
+
+
+@pytest.fixture(scope="module")
+def blocks() -> Data:
+    return planted()
+
+
+@pytest.fixture(scope="module")
+def weighted_with_loops(blocks) -> Data:
+    # Weighted, symmetric, with some self-loops: every special case of the normalization at once.
+    n = blocks.num_nodes
+    weight = torch.rand(blocks.edge_index.size(1), generator=torch.Generator().manual_seed(3)) + 0.1
+    loops = torch.arange(0, n, 7)
+    edge_index = torch.cat([blocks.edge_index, loops.repeat(2, 1)], dim=1)
+    weight = torch.cat([weight, torch.full((loops.numel(),), 0.5)])
+    edge_index, weight = to_undirected(edge_index, weight, num_nodes=n, reduce="max")
+    return Data(x=blocks.x, edge_index=edge_index, edge_weight=weight, y=blocks.y)
+
+
+def nmi(data: Data, labels: torch.Tensor) -> float:
+    return normalized_mutual_info_score(data.y.numpy(), labels.numpy())
+
+
+ENCODERS = [
+    dict(encoder="gcn", num_layers=1),
+    dict(encoder="gcn", num_layers=2),
+    dict(encoder="gcn", num_layers=2, improved=True),
+    dict(encoder="gcn", num_layers=1, add_self_loops=False),
+    dict(encoder="gcn", num_layers=1, normalize=False),
+    dict(encoder="sage", num_layers=2),
+    dict(encoder="mlp", num_layers=2),
+    dict(encoder="mlp", num_layers=1, propagation_steps=0),
+]
+
+
+@pytest.mark.parametrize("kwargs", ENCODERS, ids=lambda kw: "-".join(f"{v}" for v in kw.values()))
+@pytest.mark.parametrize("graph", ["blocks", "weighted_with_loops"])
+def test_predict_in_batches_equals_the_full_graph_pass(kwargs, graph, request):
+    # Each node sees its full neighbourhood, normalized with full-graph degrees: the batched
+    # memberships are those of the full-batch forward pass, whatever the batch boundaries.
+    data = request.getfixturevalue(graph)
+    torch.manual_seed(0)
+    model = NeuNcut(8, 4, hidden_channels=16, **kwargs).eval()
+    full = model.predict_proba(data)
+    for batch_size in (1, 37, 1000):
+        batched = model.predict_proba(data, batch_size=batch_size)
+        assert torch.allclose(batched, full, atol=1e-5), (batch_size, (batched - full).abs().max())
+    assert torch.equal(model.predict(data, batch_size=50), full.argmax(-1))
+
+
+@pytest.mark.parametrize("encoder", ["gcn", "sage", "mlp"])
+def test_mini_batch_fit_recovers_planted_blocks(blocks, encoder):
+    model = NeuNcut(8, 4, encoder=encoder, hidden_channels=32)
+    model.fit(blocks, epochs=15, lr=1e-2, n_init=1, seed=0, batch_size=48, progress=False)
+    labels = model.predict(blocks, batch_size=64)
+    assert nmi(blocks, labels) > 0.9
+    history = model.loss_history_
+    assert len(history) == 15 and history.loss[-1] < 0.6 * history.loss[0]
+    # objective_ is the full graph's loss of the final memberships, at the gamma used.
+    full = relaxed_ncut_loss(model.predict_proba(blocks), blocks.edge_index, gamma=model.gamma_).loss
+    assert model.objective_ == pytest.approx(float(full), rel=1e-5)
+
+
+@pytest.mark.parametrize("statistics", ["running", "full"])
+def test_em_like_statistics_modes_train(blocks, statistics):
+    # The alternatives train (they are slower to and worse at large k; see StatisticsTracker).
+    model = NeuNcut(8, 4, encoder="sage", hidden_channels=32)
+    model.fit(blocks, epochs=15, lr=1e-2, n_init=1, seed=0, batch_size=48, statistics=statistics, progress=False)
+    assert nmi(blocks, model.predict(blocks)) > 0.8
+
+
+def test_mini_batch_fit_is_seeded(blocks):
+    def run():
+        model = NeuNcut(8, 4, encoder="gcn", hidden_channels=16)
+        return model.fit(blocks, epochs=2, n_init=2, seed=5, batch_size=64, num_neighbors=[5, 3], progress=False)
+
+    a, b = run(), run()
+    assert a.init_objectives_ == b.init_objectives_
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+
+
+def test_mini_batch_settings_are_checked(blocks):
+    model = NeuNcut(8, 4, encoder="gcn", num_layers=2, hidden_channels=16)
+    with pytest.raises(ValueError, match="needs 3"):
+        model.fit(blocks, batch_size=32, num_neighbors=[10, 10], progress=False)
+    with pytest.raises(ValueError, match="give a batch_size"):
+        model.fit(blocks, num_neighbors=[10, 10, 10], progress=False)
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="batch_size"):
+            model.fit(blocks, batch_size=bad, progress=False)
+        with pytest.raises(ValueError, match="batch_size"):
+            model.predict(blocks, batch_size=bad)
+    for bad in ([], [0, 1, 2], [10, "a", 3], 10):
+        with pytest.raises(ValueError, match="num_neighbors"):
+            model.fit(blocks, batch_size=32, num_neighbors=bad, progress=False)
+    with pytest.raises(ValueError, match="statistics"):
+        model.fit(blocks, batch_size=32, statistics="median", progress=False)
+
+
+def test_custom_encoder_in_batches_needs_its_hops(blocks):
+    from torch_geometric.nn.models import GraphSAGE
+
+    model = NeuNcut(8, 4, encoder=GraphSAGE(8, 16, num_layers=1, out_channels=4))
+    with pytest.raises(ValueError, match="num_neighbors"):
+        model.fit(blocks, batch_size=32, progress=False)
+    with pytest.raises(ValueError, match="num_neighbors"):
+        model.predict(blocks, batch_size=32)
+    model.fit(blocks, epochs=2, batch_size=64, num_neighbors=[5, 5], n_init=1, progress=False)
+    full = model.predict_proba(blocks)
+    assert torch.allclose(model.predict_proba(blocks, batch_size=50, num_neighbors=[-1]), full, atol=1e-5)
+
+
+def test_propagate_features_is_the_gcn_normalized_power(blocks):
+    n = blocks.num_nodes
+    adj = torch.zeros(n, n)
+    adj[blocks.edge_index[0], blocks.edge_index[1]] = 1.0
+    adj += torch.eye(n)
+    d = adj.sum(1).rsqrt()
+    a_hat = d[:, None] * adj * d[None, :]
+    want = a_hat @ (a_hat @ blocks.x)
+    assert torch.allclose(propagate_features(blocks.x, blocks.edge_index, steps=2), want, atol=1e-5)
+    assert torch.equal(propagate_features(blocks.x, blocks.edge_index, steps=0), blocks.x)
+    with pytest.raises(ValueError, match="steps"):
+        propagate_features(blocks.x, blocks.edge_index, steps=-1)
+    with pytest.raises(ValueError, match="propagation_steps"):
+        NeuNcut(8, 4, encoder="gcn", propagation_steps=2)
+
+
+# ------------------------------------------------------------------------------------------------
+# StatisticsTracker and train_mini_batch
+# ------------------------------------------------------------------------------------------------
+def stats(seed: int, requires_grad: bool = False) -> NcutStatistics:
+    g = torch.Generator().manual_seed(seed)
+    parts = (torch.rand(3, generator=g, dtype=torch.float64), torch.rand(3, generator=g, dtype=torch.float64) + 1,
+             torch.rand(3, 3, generator=g, dtype=torch.float64))
+    return NcutStatistics(*(p.requires_grad_(requires_grad) for p in parts))
+
+
+def test_tracker_batch_mode_passes_the_estimate_through():
+    s = stats(0)
+    assert StatisticsTracker("batch")(s) is s
+
+
+def test_tracker_running_values_and_batch_gradients():
+    tracker = StatisticsTracker("running", momentum=0.75)
+    first, second = stats(1), stats(2, requires_grad=True)
+    tracker(first)
+    held = tracker(second)
+    want_vol = 0.75 * first.vol + 0.25 * second.vol.detach()
+    assert torch.allclose(held.vol, want_vol)
+    assert held.cut_num is second.cut_num and held.gram is second.gram
+    # The gradient is the loss's at the held value, through the batch's own volumes.
+    loss = ncut_loss_from_statistics(held, gamma=3.0).loss
+    loss.backward()
+    at_held = NcutStatistics(second.cut_num.detach(), want_vol.clone().requires_grad_(True), second.gram.detach())
+    ncut_loss_from_statistics(at_held, gamma=3.0).loss.backward()
+    assert torch.allclose(second.vol.grad, at_held.vol.grad)
+
+
+def test_tracker_full_mode_needs_the_e_step():
+    tracker = StatisticsTracker("full")
+    with pytest.raises(RuntimeError, match="E-step"):
+        tracker(stats(0))
+    tracker.reset(stats(1))
+    assert torch.allclose(tracker(stats(2)).vol, stats(1).vol)
+    with pytest.raises(ValueError, match="statistics"):
+        StatisticsTracker("ema")
+    with pytest.raises(ValueError, match="momentum"):
+        StatisticsTracker("running", momentum=1.0)
+
+
+def test_train_mini_batch_reports_epoch_means_and_calls_the_e_step_once_per_epoch(blocks):
+    n = blocks.num_nodes
+    model = NeuNcut(8, 4, encoder="mlp", hidden_channels=16)
+    sampled = sampling_data(propagate_features(blocks.x, blocks.edge_index, steps=2), blocks.edge_index, num_nodes=n)
+    loader = NeighborLoader(sampled, num_neighbors=[5], batch_size=80, shuffle=True)
+    calls = []
+
+    def full_statistics():
+        calls.append(model.training)
+        from neuncut_pyg.loss import ncut_statistics
+
+        return ncut_statistics(model._logits(sampled.x, None, None).softmax(-1), blocks.edge_index)
+
+    on_batch = lambda batch: model._logits(batch.x, None, None).softmax(-1)  # noqa: E731
+    module = torch.nn.ModuleDict({"m": model})
+    module.forward = on_batch  # a Module for train()/eval(), called with a batch
+    history = train_mini_batch(module, loader, lambda s, b: batch_estimate(s, b, n), epochs=3, lr=1e-2,
+                               gamma=5.0, statistics="full", full_statistics=full_statistics, progress=False)
+    assert calls == [False, False, False]  # once per epoch, in evaluation mode
+    assert len(history) == 3
+    for loss, cut, orth in zip(history.loss, history.cut, history.orth):
+        assert loss == pytest.approx(cut + 2.5 * orth, rel=1e-6)  # means of per-batch values
+    with pytest.raises(ValueError, match="full_statistics"):
+        train_mini_batch(module, loader, lambda s, b: batch_estimate(s, b, n), epochs=1, lr=1e-2,
+                         statistics="full", progress=False)
+    with pytest.raises(ValueError, match="no batches"):
+        train_mini_batch(module, [], lambda s, b: batch_estimate(s, b, n), epochs=1, lr=1e-2, progress=False)
+    with pytest.raises(ValueError, match="epochs"):
+        train_mini_batch(module, loader, lambda s, b: batch_estimate(s, b, n), epochs=0, lr=1e-2, progress=False)
