@@ -286,6 +286,7 @@ class NeuNcut(torch.nn.Module):
         batch_size: Optional[int] = None,
         num_neighbors: Optional[List[int]] = None,
         statistics: str = "batch",
+        distributed: bool = False,
     ) -> "NeuNcut":
         r"""Trains the model on one graph by gradient descent on the relaxed Ncut: full-batch, or
         in mini-batches sampled by PyG's :class:`~torch_geometric.loader.NeighborLoader`.
@@ -334,6 +335,13 @@ class NeuNcut(torch.nn.Module):
                 inference pass per epoch), the batch giving the gradient; see
                 :class:`~neuncut_pyg.train.StatisticsTracker`, which also says why ``"batch"``
                 is the default. (default: ``"batch"``)
+            distributed (bool): Mini-batch only: train data-parallel over the default
+                ``torch.distributed`` process group, called on every rank with the same arguments
+                and graph. ``batch_size`` is then the seeds per step over *all* ranks (each rank
+                draws ``ceil(batch_size / world_size)`` from its shard of a per-epoch permutation),
+                the batch statistics are summed over the ranks before the ratio is taken, the
+                model is wrapped in DDP, and the run selection is rank 0's; the fitted model is
+                the same on every rank. See :mod:`neuncut_pyg.distributed`. (default: ``False``)
 
         Returns:
             NeuNcut: ``self``, in evaluation mode, with these attributes set:
@@ -371,6 +379,10 @@ class NeuNcut(torch.nn.Module):
             raise ValueError(f"statistics must be one of {list(STATISTICS_MODES)}, got {statistics!r}")
         if batch_size is not None:
             num_neighbors = self._check_num_neighbors(num_neighbors, "fit")
+        if distributed:
+            from neuncut_pyg import distributed as dist_utils
+
+            dist_utils.check_fit_settings(batch_size)
 
         adj = to_sparse_adjacency(graph, edge_weight, num_nodes=num_nodes)
         self.gamma_ = auto_gamma(self.num_clusters, adj, num_nodes=num_nodes) if self.gamma == "auto" else self.gamma
@@ -391,9 +403,17 @@ class NeuNcut(torch.nn.Module):
             # subgraph, normalized with the full graph's degrees (see _batch_graph).
             x_in = self._propagate(x, adj) if self.encoder_name == "mlp" else x
             sampled = self._sampling_data(x_in, graph, edge_weight, num_nodes)
-            loader = NeighborLoader(sampled, num_neighbors=num_neighbors, batch_size=min(batch_size, num_nodes),
-                                    shuffle=True)
             on_batch = _OnBatch(self)
+            # wrap() gives the module to train in each run: distributed, DDP is built once and each
+            # later run starts from rank 0's parameters, copied to every rank.
+            wrap, estimate, reduce = (lambda: on_batch), (lambda s, batch: batch_estimate(s, batch, num_nodes)), None
+            if distributed:
+                loader, estimate, reduce, wrap = dist_utils.mini_batch_setup(
+                    on_batch, sampled, num_neighbors=num_neighbors, batch_size=batch_size, seed=seed)
+                progress = progress and dist_utils.is_main_process()
+            else:
+                loader = NeighborLoader(sampled, num_neighbors=num_neighbors, batch_size=min(batch_size, num_nodes),
+                                        shuffle=True)
 
             # Inference sees whole neighbourhoods over the hops the encoder reads (all but the loss's).
             inference_hops = None if self.builtin_encoder else [-1] * max(1, len(num_neighbors) - 1)
@@ -403,7 +423,7 @@ class NeuNcut(torch.nn.Module):
 
             def train_one_run(desc: str) -> TrainHistory:
                 return train_mini_batch(
-                    on_batch, loader, lambda s, batch: batch_estimate(s, batch, num_nodes),
+                    wrap(), loader, estimate, reduce_statistics=reduce,
                     epochs=epochs, lr=lr, weight_decay=weight_decay, gamma=self.gamma_,
                     statistics=statistics, full_statistics=lambda: ncut_statistics(final_memberships(), adj),
                     progress=progress, desc=desc,
@@ -422,6 +442,8 @@ class NeuNcut(torch.nn.Module):
                 self.eval()
                 with torch.no_grad():
                     objectives.append(float(relaxed_ncut_loss(final_memberships(), adj, gamma=self.gamma_).loss))
+                if distributed:  # every rank keeps the run rank 0 keeps
+                    objectives[-1] = dist_utils.broadcast_object(objectives[-1])
                 if objectives[-1] == min(objectives):
                     best_history = history
                     if n_init > 1:
