@@ -76,14 +76,15 @@ class NeuNcut(torch.nn.Module):
     of the argmax partition on Cora and CiteSeer (raw bag-of-words features, means over 4-20
     seeds):
 
-    - ``gamma=40``: the orthogonality term is a penalty that makes the relaxation tight
-      (:math:`\mathcal{L}_{\mathrm{orth}} = 0` exactly when :math:`\mathbf{S}` is one-hot, where
-      :math:`\mathcal{L}_{\mathrm{cut}}` is the discrete Ncut). As in any penalty method, the
-      smallest weight that enforces the constraint is wanted, since a larger one gives the
-      balancing term more say against the cut. At the end of training the relaxed cut falls short
-      of the Ncut of the partition it yields by 15% and 16% (Cora, CiteSeer) at 20, by 3.8% and
-      1.0% at 40, by 2.1% and 0.9% at 80: on this doubling grid 40 is the smallest weight within
-      5% on both graphs. The paper uses 80.
+    - ``gamma="auto"``: :func:`~neuncut_pyg.gamma.auto_gamma`, :math:`2k\sqrt{k-1}\,\rho`, the
+      weight at which collapsing into one cluster costs as much as a random partition's Ncut
+      (34 on Cora). The orthogonality term is a penalty: it makes the relaxation tight
+      (:math:`\mathcal{L}_{\mathrm{orth}} = 0` exactly for one-hot :math:`\mathbf{S}`, where
+      :math:`\mathcal{L}_{\mathrm{cut}}` is the discrete Ncut) and stops the collapse, and as in
+      any penalty method the smallest weight that does so is wanted. A fixed constant cannot
+      follow :math:`k`: the paper's 80 lets a 20-way planted partition collapse into one cluster.
+      (On Cora and CiteSeer, a doubling grid had found 40 to be the smallest weight keeping the
+      relaxed cut within 5% of the discrete one: 15-16% off at 20, 1-4% at 40.)
     - one GCN layer of 128 channels, SELU, dropout 0.5 before the head: the encoder of DMoN
       (Tsitsulin et al., JMLR 2023), which fits a similar spectral objective. Final loss by
       width: Cora 0.62 (64), 0.69 (128), 0.71 (256); CiteSeer 0.39 (128), 0.34 (256). The two
@@ -98,23 +99,30 @@ class NeuNcut(torch.nn.Module):
         in_channels (int): Size :math:`F` of each node's features.
         num_clusters (int): Number of clusters :math:`k \geq 2`.
         encoder (str or torch.nn.Module): ``"gcn"`` (PyG's :class:`~torch_geometric.nn.models.GCN`),
-            ``"sage"`` (PyG's :class:`~torch_geometric.nn.models.GraphSAGE`), or any module
+            ``"sage"`` (PyG's :class:`~torch_geometric.nn.models.GraphSAGE`), ``"mlp"`` (PyG's
+            :class:`~torch_geometric.nn.models.MLP` over features propagated over the graph
+            once per graph, :func:`propagate_features`: the fast path for mini-batches and new
+            nodes, since a node's memberships then need no neighbourhood), or any module
             called as ``encoder(x, edge_index)`` (``encoder(x, edge_index, edge_weight)`` when
             weights are given). A custom module returns the logits ``[N, k]`` that the softmax
             turns into memberships; or, with ``encoder_out_channels`` set, hidden features
             ``[N, encoder_out_channels]`` that go through ``act``, dropout and a linear head
             as the built-in encoders' do. (default: ``"gcn"``)
         hidden_channels (int): Width of a built-in encoder's layers. (default: ``128``)
-        num_layers (int): Number of message-passing layers of a built-in encoder.
-            (default: ``1``)
+        num_layers (int): Number of layers of a built-in encoder (message-passing layers, or
+            the MLP's linear layers for ``"mlp"``). (default: ``1``)
         dropout (float): Dropout on the encoder's output before the head (and between a
             built-in encoder's layers). (default: ``0.5``)
         act (str or Callable): Activation :math:`\sigma`, resolved by PyG's
             ``activation_resolver``. (default: ``"selu"``)
-        gamma (float): Orthogonality weight :math:`\gamma` of the loss. (default: ``40.0``)
+        gamma (float or str): Orthogonality weight :math:`\gamma` of the loss, or ``"auto"`` for
+            :func:`~neuncut_pyg.gamma.auto_gamma` of the training graph (set as ``gamma_`` by
+            :meth:`fit`). (default: ``"auto"``)
         encoder_out_channels (int, optional): For a custom ``encoder`` only: the width of its
             output, to be followed by the activation, dropout and a linear head to ``k``.
             (default: ``None``: the encoder returns logits)
+        propagation_steps (int, optional): For ``encoder="mlp"`` only: the :math:`K` of
+            :math:`\hat{\mathbf{A}}^K\mathbf{X}`. (default: ``2``, as SGC)
         **encoder_kwargs: Passed to the built-in encoder (e.g. ``norm="batch_norm"``,
             ``aggr="max"`` for ``"sage"``).
 
