@@ -135,11 +135,16 @@ def compare(size: str, args) -> Tuple[str, List[Dict[str, object]]]:
     return title, rows
 
 
+def _seconds(seconds: float) -> str:
+    # Tiny graphs finish in milliseconds; one decimal would print them as 0.0.
+    return f"{seconds:.1f}" if seconds >= 10 else f"{seconds:.3f}"
+
+
 def markdown(title: str, rows: List[Dict[str, object]]) -> str:
     lines = [f"### {title}", "", "| method | seconds | peak RSS (GiB) | added (GiB) | NMI | Ncut | clusters |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['method']} | {r['seconds']:.1f} | {r['peak_gib']:.2f} | {r['added_gib']:.2f} | "
+        lines.append(f"| {r['method']} | {_seconds(r['seconds'])} | {r['peak_gib']:.2f} | {r['added_gib']:.2f} | "
                      f"{r['NMI']:.3f} | {r['Ncut']:.3f} | {r['clusters']} |")
     return "\n".join(lines) + "\n"
 

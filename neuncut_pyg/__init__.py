@@ -11,14 +11,19 @@ inference, graph (old and new nodes) -> encoder -> S -> labels.
 - :mod:`neuncut_pyg.data`: dataset loaders
 """
 from neuncut_pyg.loss import (
+    DEFAULT_COLLAPSE_WEIGHT,
     DEFAULT_GAMMA,
+    ModularityLossOutput,
     NcutLossOutput,
     NcutStatistics,
     RelaxedNcutLoss,
     dense_ncut_statistics,
     ncut_loss_from_statistics,
+    modularity_loss_from_statistics,
     ncut_statistics,
+    relaxed_modularity_loss,
     relaxed_ncut_loss,
+    relaxed_ratio_cut_loss,
 )
 
 from neuncut_pyg.pool import NcutPooling
@@ -38,6 +43,11 @@ __all__ = [
     "ncut_loss_from_statistics",
     "ncut_statistics",
     "relaxed_ncut_loss",
+    "DEFAULT_COLLAPSE_WEIGHT",
+    "ModularityLossOutput",
+    "modularity_loss_from_statistics",
+    "relaxed_modularity_loss",
+    "relaxed_ratio_cut_loss",
     "NcutPooling",
     "NeuNcut",
     "load_dataset",

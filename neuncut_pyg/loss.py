@@ -31,11 +31,18 @@ rank of a process group computes partial sums with :func:`ncut_statistics`; the 
 by :func:`ncut_loss_from_statistics` once the sums are complete. Full-batch, mini-batch, pooled
 and distributed training share one formula.
 
+Variants through the same statistics: the *ratio cut* (:func:`relaxed_ratio_cut_loss`: node
+counts instead of degrees as volumes, ``ncut_statistics(..., node_weight=ones)``) and DMoN's
+*soft modularity* (:func:`relaxed_modularity_loss`, :func:`modularity_loss_from_statistics`:
+:math:`\mathbf{s}_j^{\top}\mathbf{W}\mathbf{s}_j = \mathrm{gram}_{jj} - \mathrm{cut\_num}_j`
+and :math:`2m = \sum_j \mathrm{vol}_j`).
+
 Cost: one sparse-dense product :math:`\mathbf{W}\mathbf{S}` (:math:`O(Ek)`) and one
 :math:`k \times k` Gram matrix (:math:`O(Nk^2)`); no :math:`N \times N` matrix is formed.
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple, Optional
 
 import torch
@@ -53,6 +60,11 @@ __all__ = [
     "RelaxedNcutLoss",
     "DEFAULT_GAMMA",
     "validate_gamma",
+    "relaxed_ratio_cut_loss",
+    "ModularityLossOutput",
+    "modularity_loss_from_statistics",
+    "relaxed_modularity_loss",
+    "DEFAULT_COLLAPSE_WEIGHT",
 ]
 
 #: The orthogonality weight of the paper's reference code.
@@ -77,6 +89,10 @@ class NcutStatistics(NamedTuple):
         cut_num: :math:`\mathbf{s}_j^{\top}\mathbf{L}\,\mathbf{s}_j`, shape ``[k]`` (or ``[B, k]``).
         vol: :math:`\mathbf{d}^{\top}\mathbf{s}_j`, shape ``[k]`` (or ``[B, k]``).
         gram: :math:`\mathbf{S}^{\top}\mathbf{D}\,\mathbf{S}`, shape ``[k, k]`` (or ``[B, k, k]``).
+
+    With a ``node_weight`` :math:`\mathbf{v}` given to :func:`ncut_statistics`, ``vol`` and
+    ``gram`` are :math:`\mathbf{v}^{\top}\mathbf{s}_j` and
+    :math:`\mathbf{S}^{\top}\mathrm{diag}(\mathbf{v})\mathbf{S}` (node counts for the ratio cut).
 
     Sums over disjoint sets of nodes add up: ``NcutStatistics(*(a + b for a, b in zip(s1, s2)))``
     is the statistics of the union; :meth:`scale` turns a sample's sums into estimates.
@@ -110,6 +126,7 @@ def ncut_statistics(
     deg: Optional[Tensor] = None,
     batch: Optional[Tensor] = None,
     num_graphs: Optional[int] = None,
+    node_weight: Optional[Tensor] = None,
 ) -> NcutStatistics:
     r"""Per-cluster sums of the relaxed normalized cut of a sparse graph.
 
@@ -126,6 +143,12 @@ def ncut_statistics(
         batch (torch.Tensor, optional): Graph assignment ``[N]`` of each node, for a batch of
             disjoint graphs; the sums are then taken per graph.
         num_graphs (int, optional): Number of graphs when ``batch`` is given.
+        node_weight (torch.Tensor, optional): The per-node weight :math:`\mathbf{v}` ``[N]``
+            (non-negative) of the volumes and of the Gram matrix: ``vol = v^T S`` and
+            ``gram = S^T diag(v) S``, while the cut numerators keep the Laplacian of the graph.
+            ``None`` takes the degrees (the normalized cut); ``torch.ones(N)`` gives the
+            statistics of the *ratio cut* (volumes are node counts), see
+            :func:`relaxed_ratio_cut_loss`. (default: ``None``)
 
     Returns:
         :class:`NcutStatistics`, with a leading ``[B]`` dimension when ``batch`` is given.
@@ -145,6 +168,9 @@ def ncut_statistics(
     # s_j^T L s_j = sum_i s_ij (D S - W S)_ij, summed node by node so that any subset of nodes
     # (with its full rows of W) gives a partial sum.
     node_cut = s * (ds - ws)  # [N, k]
+    if node_weight is not None:
+        _validate_node_weight(node_weight, num_nodes)
+        ds = node_weight.to(s.dtype).unsqueeze(-1) * s  # V S: volumes and Gram by node weight
 
     if batch is None:
         return NcutStatistics(node_cut.sum(0), ds.sum(0), ds.t() @ s)
@@ -301,6 +327,224 @@ class RelaxedNcutLoss(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Variants of the spectral objective, through the same statistics
+# ---------------------------------------------------------------------------------------------
+
+#: Weight of the collapse regularizer of :func:`modularity_loss_from_statistics` (DMoN's default).
+DEFAULT_COLLAPSE_WEIGHT: float = 1.0
+
+_COLLAPSE_KINDS = ("volume", "size")
+
+
+def relaxed_ratio_cut_loss(
+    s: Tensor,
+    edge_index: Adj,
+    edge_weight: Optional[Tensor] = None,
+    *,
+    deg: Optional[Tensor] = None,
+    gamma: float = DEFAULT_GAMMA,
+) -> NcutLossOutput:
+    r"""The relaxed *ratio cut*: the normalized cut with node counts in place of volumes.
+
+    .. math::
+        \mathcal{L}_{\mathrm{cut}} = \sum_{j=1}^{k}
+            \frac{\mathbf{s}_j^{\top}\mathbf{L}\,\mathbf{s}_j}{\mathbf{1}^{\top}\mathbf{s}_j},
+        \qquad
+        \mathcal{L}_{\mathrm{orth}} = \frac{1}{k}\left\|\mathbf{H}^{\top}\mathbf{H}
+            - \mathbf{I}_k\right\|_F,
+        \qquad \mathbf{H} = \mathbf{S}\,\mathrm{diag}(\mathbf{1}^{\top}\mathbf{S})^{-1/2}
+
+    and ``loss = cut + gamma / 2 * orth``. For one-hot :math:`\mathbf{S}` the cut is the discrete
+    ratio cut :math:`\sum_j \mathrm{cut}(C_j, \bar{C}_j) / |C_j|` and ``orth`` is 0. It balances
+    clusters by their number of nodes rather than by their number of edges.
+
+    It is :func:`ncut_loss_from_statistics` applied to :func:`ncut_statistics` with
+    ``node_weight=torch.ones(N)``: mini-batch and distributed training form it the same way
+    (sum the statistics, then take the ratio).
+
+    Args:
+        s (torch.Tensor): Soft memberships ``[N, k]``, ``2 <= k <= N``.
+        edge_index (torch.Tensor or SparseTensor): Affinity in any ``Adj`` form.
+        edge_weight (torch.Tensor, optional): Non-negative edge weights ``[E]``.
+        deg (torch.Tensor, optional): Degrees ``[N]`` of the Laplacian, overriding the row sums
+            of the given edges (the full graph's degrees for a mini-batch).
+        gamma (float): Weight of the orthogonality penalty. (default: ``80.0``)
+
+    Returns:
+        :class:`NcutLossOutput` ``(loss, cut, orth)`` of scalars.
+
+    Raises:
+        ValueError: as :func:`relaxed_ncut_loss`.
+    """
+    _validate_k(s)
+    validate_gamma(gamma)
+    ones = s.new_ones(s.size(0))
+    stats = ncut_statistics(s, edge_index, edge_weight, deg=deg, node_weight=ones)
+    return ncut_loss_from_statistics(stats, gamma)
+
+
+class ModularityLossOutput(NamedTuple):
+    r"""The negated soft modularity with a collapse regularizer, and its two terms.
+
+    ``loss = -modularity + collapse_weight * collapse``. Each is a scalar, or ``[B]`` for a batch
+    of graphs.
+    """
+
+    loss: Tensor
+    modularity: Tensor
+    collapse: Tensor
+
+
+def modularity_loss_from_statistics(
+    stats: NcutStatistics,
+    collapse_weight: float = DEFAULT_COLLAPSE_WEIGHT,
+    *,
+    cluster_sizes: Optional[Tensor] = None,
+) -> ModularityLossOutput:
+    r"""Forms the soft modularity loss from complete, *degree-weighted* per-cluster sums.
+
+    The statistics of :func:`ncut_statistics` (default ``node_weight``: the degrees) hold all
+    that Newman's modularity needs: the diagonal of the Gram matrix is
+    :math:`\mathbf{s}_j^{\top}\mathbf{D}\mathbf{s}_j`, so the within-cluster weight is
+    :math:`\mathbf{s}_j^{\top}\mathbf{W}\mathbf{s}_j = \mathrm{gram}_{jj} - \mathrm{cut\_num}_j`;
+    and for rows of :math:`\mathbf{S}` that sum to one, :math:`2m = \sum_i d_i = \sum_j \mathrm{vol}_j`.
+    Then
+
+    .. math::
+        Q = \frac{1}{2m}\sum_{j=1}^{k}\left[\mathbf{s}_j^{\top}\mathbf{W}\mathbf{s}_j
+            - \frac{\mathrm{vol}_j^2}{2m}\right],
+
+    which for one-hot :math:`\mathbf{S}` is the modularity of the partition. Maximizing :math:`Q`
+    alone lets a soft assignment spread over few clusters; the regularizer keeps all :math:`k` in
+    use. DMoN's (Tsitsulin et al., JMLR 2023) is
+    :math:`\frac{\sqrt{k}}{n}\|\sum_i \mathbf{s}_i\|_2 - 1`, on cluster *sizes*, which are not
+    among the statistics. From the statistics alone, its volume analogue is used:
+
+    .. math::
+        \mathcal{R}_{\mathrm{vol}} = \frac{\sqrt{k}}{2m}\,\|\mathrm{vol}\|_2 - 1
+            \in [0, \sqrt{k} - 1],
+
+    0 for clusters of equal volume and :math:`\sqrt{k} - 1` when all volume is in one cluster
+    (by Cauchy-Schwarz), the same range as DMoN's. Volumes are what the modularity's null model
+    weighs, and a mini-batch or a rank gets them from the sums it already has. When the sizes
+    :math:`\sum_i \mathbf{s}_i` are at hand (an additive ``[k]`` sum as well: ``s.sum(0)``), pass
+    them as ``cluster_sizes`` to get DMoN's regularizer exactly, with :math:`n = \sum_j`
+    ``cluster_sizes[j]``.
+
+    Args:
+        stats (NcutStatistics): Complete sums from :func:`ncut_statistics` (or
+            :func:`dense_ncut_statistics`) with degree weights, shapes ``[k]``, ``[k]``,
+            ``[k, k]`` or with a leading ``[B]``.
+        collapse_weight (float): Weight of the collapse regularizer, ``>= 0``. (default: ``1.0``)
+        cluster_sizes (torch.Tensor, optional): :math:`\sum_i \mathbf{s}_i`, shape ``[k]`` (or
+            ``[B, k]``), for DMoN's size-based regularizer. (default: ``None``: volume-based)
+
+    Returns:
+        :class:`ModularityLossOutput` ``(loss, modularity, collapse)``.
+
+    Raises:
+        ValueError: if ``collapse_weight`` is negative or not finite, or ``cluster_sizes`` does
+            not match the statistics.
+
+    A graph without edges has no modularity: its :math:`2m` is floored to the smallest positive
+    float so that values stay finite; :func:`relaxed_modularity_loss` raises on it instead.
+    """
+    _validate_collapse_weight(collapse_weight)
+    cut_num, vol, gram = stats
+    k = vol.size(-1)
+    tiny = torch.finfo(vol.dtype).tiny
+    two_m = vol.sum(-1).clamp_min(tiny)  # [..]
+    intra = torch.diagonal(gram, dim1=-2, dim2=-1) - cut_num  # s_j^T W s_j
+    modularity = (intra.sum(-1) - vol.pow(2).sum(-1) / two_m) / two_m
+    if cluster_sizes is None:
+        collapse = math.sqrt(k) * torch.linalg.vector_norm(vol, dim=-1) / two_m - 1.0
+    else:
+        if not isinstance(cluster_sizes, Tensor) or cluster_sizes.shape != vol.shape:
+            got = list(cluster_sizes.shape) if isinstance(cluster_sizes, Tensor) else type(cluster_sizes).__name__
+            raise ValueError(f"cluster_sizes must have the shape of the volumes {list(vol.shape)}, got {got}")
+        n = cluster_sizes.sum(-1).clamp_min(tiny)
+        collapse = math.sqrt(k) * torch.linalg.vector_norm(cluster_sizes, dim=-1) / n - 1.0
+    return ModularityLossOutput(-modularity + collapse_weight * collapse, modularity, collapse)
+
+
+def relaxed_modularity_loss(
+    s: Tensor,
+    edge_index: Adj,
+    edge_weight: Optional[Tensor] = None,
+    *,
+    deg: Optional[Tensor] = None,
+    collapse_weight: float = DEFAULT_COLLAPSE_WEIGHT,
+    collapse: str = "volume",
+) -> ModularityLossOutput:
+    r"""The soft modularity loss of DMoN on a sparse graph: :math:`-Q` plus a collapse regularizer.
+
+    .. math::
+        Q = \frac{1}{2m}\,\mathrm{tr}\!\left(\mathbf{S}^{\top}\mathbf{W}\mathbf{S}
+            - \frac{\mathbf{S}^{\top}\mathbf{d}\,\mathbf{d}^{\top}\mathbf{S}}{2m}\right),
+        \qquad 2m = \mathbf{1}^{\top}\mathbf{d}
+
+    computed through :func:`ncut_statistics` and :func:`modularity_loss_from_statistics`
+    (see there for the regularizer), so that it costs what the normalized cut costs and
+    mini-batch / distributed training reuse the same sums.
+
+    Args:
+        s (torch.Tensor): Soft memberships ``[N, k]``, rows summing to one, ``2 <= k <= N``.
+        edge_index (torch.Tensor or SparseTensor): Affinity in any ``Adj`` form.
+        edge_weight (torch.Tensor, optional): Non-negative edge weights ``[E]``.
+        deg (torch.Tensor, optional): Degrees ``[N]`` overriding the row sums of the given edges.
+        collapse_weight (float): Weight of the collapse regularizer. (default: ``1.0``)
+        collapse (str): ``"volume"`` (:math:`\frac{\sqrt{k}}{2m}\|\mathrm{vol}\|_2 - 1`, from the
+            statistics) or ``"size"`` (DMoN's :math:`\frac{\sqrt{k}}{N}\|\sum_i\mathbf{s}_i\|_2 - 1`).
+            (default: ``"volume"``)
+
+    Returns:
+        :class:`ModularityLossOutput` ``(loss, modularity, collapse)`` of scalars.
+
+    Raises:
+        ValueError: as :func:`relaxed_ncut_loss`, for a graph of zero total weight (modularity
+            is undefined), a negative ``collapse_weight`` or an unknown ``collapse``.
+    """
+    _validate_k(s)
+    _validate_collapse_weight(collapse_weight)
+    if collapse not in _COLLAPSE_KINDS:
+        raise ValueError(f"collapse must be one of {_COLLAPSE_KINDS}, got {collapse!r}")
+    stats = ncut_statistics(s, edge_index, edge_weight, deg=deg)
+    if not bool(stats.vol.detach().sum() > 0):
+        raise ValueError("modularity is undefined for a graph with no edges (total edge weight is 0)")
+    sizes = s.sum(0) if collapse == "size" else None
+    return modularity_loss_from_statistics(stats, collapse_weight, cluster_sizes=sizes)
+
+
+def _validate_k(s: Tensor) -> None:
+    validate_memberships(s, "s")
+    if s.size(1) > s.size(0):
+        raise ValueError(
+            f"k={s.size(1)} clusters cannot be formed from N={s.size(0)} nodes: need k <= N"
+        )
+
+
+def _validate_collapse_weight(weight: float) -> None:
+    if not (isinstance(weight, (int, float)) and not isinstance(weight, bool) and math.isfinite(weight) and weight >= 0):
+        raise ValueError(f"collapse_weight must be a finite number >= 0, got {weight!r}")
+
+
+def _validate_node_weight(node_weight: Tensor, num_nodes: int) -> None:
+    if not isinstance(node_weight, Tensor):
+        raise TypeError(f"node_weight must be a tensor, got {type(node_weight).__name__}")
+    if node_weight.dim() != 1 or node_weight.numel() != num_nodes:
+        raise ValueError(
+            f"node_weight must have shape [{num_nodes}] (one weight per row of s), got {list(node_weight.shape)}"
+        )
+    if node_weight.dtype == torch.bool or node_weight.is_complex():
+        raise ValueError(f"node_weight must hold real numbers, got {node_weight.dtype}")
+    weight = node_weight if node_weight.is_floating_point() else node_weight.double()
+    if not all_finite(weight):
+        raise ValueError("node_weight contains NaN or infinite values")
+    if bool((weight < 0).any()):
+        raise ValueError("node_weight must be non-negative")
 
 
 def validate_gamma(gamma: float) -> None:
