@@ -3,7 +3,7 @@ r"""Clustering quality of NeuNcut next to the usual baselines, on Cora and CiteS
 One run, one process per dataset, the same seeds for every method:
 
 - **NeuNcut**, once per built-in encoder (``ENCODERS``: ``"gcn"``, ``"sage"``, and ``"mlp"`` on
-  propagated features where :class:`~neuncut_pyg.NeuNcut` offers it), with its defaults;
+  propagated features), with its defaults (``gamma="auto"``, ``init="auto"``: the spectral start);
 - **k-means on features** (:func:`~neuncut_pyg.kmeans_features`);
 - **spectral clustering** (:func:`~neuncut_pyg.spectral_clustering`, regularized);
 - **DMoN** (PyG's :class:`torch_geometric.nn.DMoNPooling`) and **MinCutPool** (PyG's
@@ -15,12 +15,12 @@ One run, one process per dataset, the same seeds for every method:
   mincut + orthogonality losses;
 - **Louvain** (``networkx.community.louvain_communities``, seeded): it picks its own number of
   communities (reported in the ``k`` column), which the label scores do not adjust for;
-- **NeuNcut (gcn, spectral warm start)**, the recipe of ``benchmarks/explore_quality/NOTES.md``
-  (not a NeuNcut option yet): spectral clustering of the linear kernel of the row-normalized
-  propagated features :math:`\hat{\mathbf{A}}^K\mathbf{X}`, with ``K`` in ``WARM_START_STEPS``
-  chosen by the graph modularity of its partition (label-free); NeuNcut's default model is
-  distilled to that partition (30 epochs of cross-entropy, Adam 1e-2), then trained by
-  ``NeuNcut.fit(warm_start=True)`` as usual. ``--no-warm-start`` leaves it out.
+- **spectral clustering of smoothed features**
+  (:func:`~neuncut_pyg.baselines.smoothed_feature_clustering`): the partition NeuNcut's default
+  ``init="spectral"`` starts from, shown on its own so that what NeuNcut's training adds (or
+  does not) is visible;
+- **NeuNcut (gcn, init=random)**: NeuNcut's default model from random parameters, as in the
+  paper. ``--no-random-init`` leaves it out.
 
 Every method sees the number of classes as ``k`` (except Louvain) and nothing else of the labels:
 labels are read only to score. Scores (:func:`~neuncut_pyg.evaluate_clustering`): NMI, ACC
@@ -57,7 +57,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(REPO))
 
-from neuncut_pyg.baselines import kmeans_features, spectral_clustering  # noqa: E402
+from neuncut_pyg.baselines import kmeans_features, smoothed_feature_clustering, spectral_clustering  # noqa: E402
 from neuncut_pyg.data import DATA_ROOT_ENV, DatasetNotFoundError, load_planetoid  # noqa: E402
 from neuncut_pyg.metrics import evaluate_clustering  # noqa: E402
 from neuncut_pyg.models import NeuNcut  # noqa: E402
@@ -69,9 +69,8 @@ METRICS = ["NMI", "ACC", "ARI", "F1", "Ncut", "Modularity", "Conductance", "seco
 #: Encoders of NeuNcut to benchmark, in this order; those NeuNcut does not accept are skipped.
 ENCODERS = ["gcn", "sage", "mlp"]
 DATASETS = {"cora": "Cora", "citeseer": "CiteSeer"}
-#: Propagation steps the warm start chooses from (by graph modularity, no labels).
-WARM_START_STEPS = (2, 4, 8, 16)
-WARM_START_NAME = "NeuNcut (gcn, spectral warm start)"
+RANDOM_INIT_NAME = "NeuNcut (gcn, init=random)"
+SMOOTHED_SPECTRAL_NAME = "spectral clustering of smoothed features"
 
 # (mean, std) of each metric, plus the number of clusters found, per method.
 Summary = Dict[str, Tuple[float, float]]
@@ -191,78 +190,27 @@ def mincut_method(data, k, seed, settings):
     return _train_pooling(data, k, seed, settings, "mincut")
 
 
-def _propagated_unit_rows(data, steps: int) -> np.ndarray:
-    """Rows of A_hat^K X (A_hat: GCN-normalized adjacency with self-loops) scaled to unit length."""
-    from torch_geometric.nn.conv.gcn_conv import gcn_norm
-    from torch_sparse import SparseTensor
-
-    n = data.num_nodes
-    adj = gcn_norm(SparseTensor(row=data.edge_index[0], col=data.edge_index[1], sparse_sizes=(n, n)),
-                   add_self_loops=True)
-    out = data.x.double()
-    for _ in range(steps):
-        out = adj @ out
-    out = out / out.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    return out.numpy()
-
-
-def kernel_spectral_partition(xn: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Ng-Jordan-Weiss spectral clustering of the linear kernel ``Xn Xn^T`` (non-negative for
-    non-negative features), with no N x N matrix: ``eigsh`` on ``D^-1/2 Xn Xn^T D^-1/2`` as a
-    linear operator, rows of the top-k eigenvectors normalized, then k-means."""
-    import scipy.sparse.linalg as sla
-    from sklearn.cluster import KMeans
-
-    deg = xn @ xn.sum(0)
-    dinv = 1.0 / np.sqrt(np.maximum(deg, 1e-12))
-    n = xn.shape[0]
-    op = sla.LinearOperator((n, n), dtype=np.float64,
-                            matvec=lambda v: dinv * (xn @ (xn.T @ (dinv * np.ravel(v)))))
-    _, vectors = sla.eigsh(op, k=k, which="LA", v0=np.random.default_rng(seed).uniform(-1, 1, n))
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    return KMeans(k, n_init=10, random_state=seed).fit_predict(vectors).astype(np.int64)
-
-
-def warm_start_partition(data, k: int, seed: int) -> Tuple[np.ndarray, int]:
-    """The kernel-spectral partition of the ``K`` in ``WARM_START_STEPS`` whose partition has the
-    highest modularity on the graph (label-free): ``(labels, K)``."""
-    from neuncut_pyg.metrics import modularity
-
-    best = None
-    for steps in WARM_START_STEPS:
-        labels = kernel_spectral_partition(_propagated_unit_rows(data, steps), k, seed)
-        score = modularity(labels, data.edge_index)
-        if best is None or score > best[0]:
-            best = (score, labels, steps)
-    return best[1], best[2]
-
-
-def neuncut_warm_start_method(data, k, seed, settings):
-    init, _ = warm_start_partition(data, k, seed)
-    target = torch.from_numpy(init)
-    x = _maybe_csr(data.x)
+def neuncut_random_init_method(data, k, seed, settings):
+    """NeuNcut's default model started from random parameters (``init="random"``), the start the
+    paper uses, to show what the spectral start adds."""
     model = NeuNcut(data.num_features, k)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model.reset_parameters()
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-        model.train()
-        for _ in range(max(1, settings["epochs"] // 10)):
-            optimizer.zero_grad()
-            torch.nn.functional.cross_entropy(model.logits(x, data.edge_index), target).backward()
-            optimizer.step()
-    model.fit(data, epochs=settings["epochs"], n_init=1, seed=seed, warm_start=True, progress=False)
+    model.fit(data, epochs=settings["epochs"], n_init=settings["n_init"], seed=seed, init="random", progress=False)
     return model.predict(data)
 
 
-def methods(encoders: Sequence[str], warm_start: bool = True) -> Dict[str, Callable]:
+def smoothed_spectral_method(data, k, seed, settings):
+    return smoothed_feature_clustering(data.x, data.edge_index, k, seed=seed).labels
+
+
+def methods(encoders: Sequence[str], random_init: bool = True) -> Dict[str, Callable]:
     """The benchmarked methods by display name, NeuNcut first."""
     table: Dict[str, Callable] = {f"NeuNcut ({name})": neuncut_method(name) for name in encoders}
-    if warm_start:
-        table[WARM_START_NAME] = neuncut_warm_start_method
+    if random_init:
+        table[RANDOM_INIT_NAME] = neuncut_random_init_method
     table.update({
         "k-means (features)": kmeans_method,
         "spectral clustering": spectral_method,
+        SMOOTHED_SPECTRAL_NAME: smoothed_spectral_method,
         "DMoN (PyG)": dmon_method,
         "MinCutPool (PyG)": mincut_method,
         "Louvain": louvain_method,
@@ -280,7 +228,7 @@ def summarize(runs: List[Dict[str, float]]) -> Summary:
 
 
 def run_dataset(name: str, root: Path, seeds: int, settings: Dict[str, int], encoders: Sequence[str],
-                progress: bool = True, position: int = 0, warm_start: bool = True,
+                progress: bool = True, position: int = 0, random_init: bool = True,
                 partial: Optional[Path] = None) -> Dict[str, Summary]:
     """Every method on one dataset over ``seeds`` seeds: ``{method: summary}``. With ``partial``,
     the table so far is rewritten there after each method (removed by :func:`main` at the end)."""
@@ -289,13 +237,13 @@ def run_dataset(name: str, root: Path, seeds: int, settings: Dict[str, int], enc
 
     data = load_planetoid(DATASETS[name], root)
     k = int(data.y.max()) + 1
-    table = methods(encoders, warm_start)
+    table = methods(encoders, random_init)
     results: Dict[str, Summary] = {}
     bar = tqdm(total=len(table) * seeds, desc=DATASETS[name], disable=not progress, position=position,
                leave=True, dynamic_ncols=True)
-    # Run the default NeuNcut, the recipe and the baselines before the other encoders, so that a
-    # run cut short still leaves the main comparison in the partial table; display order is kept.
-    first = [m for m in ("NeuNcut (gcn)", WARM_START_NAME) if m in table]
+    # Run the default NeuNcut, its random start and the baselines before the other encoders, so
+    # that a run cut short still leaves the main comparison in the partial table; display order is kept.
+    first = [m for m in ("NeuNcut (gcn)", RANDOM_INIT_NAME) if m in table]
     baselines = [m for m in table if not m.startswith("NeuNcut (")]
     order = first + baselines + [m for m in table if m not in first and m not in baselines]
     for method in order:
@@ -389,8 +337,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--encoders", nargs="+", default=ENCODERS,
                         help=f"NeuNcut encoders to try (default: {' '.join(ENCODERS)}; unsupported ones are skipped)")
     parser.add_argument("--jobs", type=int, default=1, help="datasets run in parallel processes (default: 1)")
-    parser.add_argument("--no-warm-start", action="store_true",
-                        help=f"leave out the '{WARM_START_NAME}' row")
+    parser.add_argument("--no-random-init", action="store_true",
+                        help=f"leave out the '{RANDOM_INIT_NAME}' row")
     parser.add_argument("--quick", action="store_true", help="1 seed, 20 epochs, 1 restart: a smoke test")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     args = parser.parse_args(argv)
@@ -425,14 +373,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.jobs > 1 and len(args.datasets) > 1:
         with ProcessPoolExecutor(max_workers=min(args.jobs, len(args.datasets))) as pool:
             futures = {name: pool.submit(run_dataset, name, root, args.seeds, settings, encoders, progress, i,
-                                         not args.no_warm_start, partials[name])
+                                         not args.no_random_init, partials[name])
                        for i, name in enumerate(args.datasets)}
             for name, future in futures.items():
                 results[DATASETS[name]] = future.result()
     else:
         for name in args.datasets:
             results[DATASETS[name]] = run_dataset(name, root, args.seeds, settings, encoders, progress,
-                                                  warm_start=not args.no_warm_start, partial=partials[name])
+                                                  random_init=not args.no_random_init, partial=partials[name])
 
     table = format_markdown(results, args.seeds)
     setup = (f"NeuNcut defaults; neural baselines: 1 GCN layer (128), {args.epochs} epochs, lr 1e-3, "

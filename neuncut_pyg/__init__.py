@@ -6,8 +6,12 @@ inference, graph (old and new nodes) -> encoder -> S -> labels.
 - :mod:`neuncut_pyg.loss`: the relaxed normalized cut (the one place it is written down)
 - :mod:`neuncut_pyg.pool`: ``NcutPooling``, a DMoNPooling-style layer for hierarchical GNNs
 - :mod:`neuncut_pyg.models`: ``NeuNcut``, a GNN encoder with a softmax head, fit / predict
+- :mod:`neuncut_pyg.train`: the training loops (full batch, mini-batch, fit to a start partition)
+- :mod:`neuncut_pyg.gamma`: the label-free orthogonality weight ``auto_gamma``
+- :mod:`neuncut_pyg.propagation`: feature smoothing over the graph
 - :mod:`neuncut_pyg.metrics`: partition and label scores
-- :mod:`neuncut_pyg.baselines`: spectral clustering and feature k-means
+- :mod:`neuncut_pyg.baselines`: spectral clustering, feature k-means, spectral clustering of
+  smoothed features (NeuNcut's spectral start)
 - :mod:`neuncut_pyg.data`: dataset loaders
 """
 from neuncut_pyg.loss import (
@@ -29,7 +33,9 @@ from neuncut_pyg.loss import (
 from neuncut_pyg.pool import NcutPooling
 from neuncut_pyg.models import NeuNcut
 from neuncut_pyg.data import DatasetNotFoundError, load_dataset, load_ogb_node, load_planetoid
-from neuncut_pyg.baselines import kmeans_features, spectral_clustering
+from neuncut_pyg.baselines import kmeans_features, smoothed_feature_clustering, spectral_clustering
+from neuncut_pyg.gamma import auto_gamma
+from neuncut_pyg.propagation import propagate_features
 from neuncut_pyg.metrics import evaluate_clustering
 
 __version__ = "0.1.0"
@@ -56,6 +62,9 @@ __all__ = [
     "load_planetoid",
     "kmeans_features",
     "spectral_clustering",
+    "smoothed_feature_clustering",
+    "auto_gamma",
+    "propagate_features",
     "evaluate_clustering",
     "__version__",
 ]

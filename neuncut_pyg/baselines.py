@@ -1,12 +1,13 @@
-r"""Classic clustering baselines that NeuNcut is compared with: spectral clustering on the graph
-and :math:`k`-means on the node features.
+r"""Classic clustering baselines that NeuNcut is compared with: spectral clustering on the graph,
+:math:`k`-means on the node features, and spectral clustering of graph-smoothed features (which
+also seeds NeuNcut's ``init="spectral"``).
 
-Both return hard labels as an ``int64`` numpy array ``[N]``, ready for
+All return hard labels as an ``int64`` numpy array ``[N]``, ready for
 :func:`neuncut_pyg.metrics.evaluate_clustering`.
 """
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 import scipy.linalg
@@ -19,7 +20,22 @@ from torch import Tensor
 
 from neuncut_pyg.adjacency import Adj, as_coo
 
-__all__ = ["normalized_adjacency", "spectral_clustering", "kmeans_features"]
+__all__ = [
+    "normalized_adjacency",
+    "spectral_clustering",
+    "kmeans_features",
+    "feature_spectral_embedding",
+    "smoothed_feature_clustering",
+    "SmoothedFeatureClustering",
+    "DEFAULT_SMOOTHING_STEPS",
+]
+
+#: Propagation depths :func:`smoothed_feature_clustering` chooses from, by graph modularity.
+DEFAULT_SMOOTHING_STEPS = (2, 4, 8, 16)
+
+# Above this many feature columns the kernel's eigenvectors come from ARPACK (O(NF) per
+# product); below, from the exact (F+1) x (F+1) Gram matrix (O(NF^2), faster for narrow features).
+_GRAM_MAX_FEATURES = 512
 
 
 def _validate_num_clusters(k: int, num_nodes: int) -> None:
@@ -197,3 +213,156 @@ def kmeans_features(
     _validate_n_init(n_init)
     kmeans = KMeans(n_clusters=k, n_init=n_init, random_state=seed)
     return kmeans.fit_predict(features).astype(np.int64)
+
+
+def _feature_matrix(x: Union[Tensor, NDArray[np.floating]]) -> NDArray[np.float64]:
+    if isinstance(x, Tensor):
+        x = x.detach().cpu()
+        x = x.to_dense() if x.layout != torch.strided else x
+        return x.to(torch.float64).numpy()
+    if isinstance(x, np.ndarray):
+        return np.asarray(x, dtype=np.float64)
+    raise TypeError(f"x must be a torch.Tensor or a numpy.ndarray, got {type(x).__name__}")
+
+
+def feature_spectral_embedding(
+    x: Union[Tensor, NDArray[np.floating]], k: int, *, seed: int = 0
+) -> NDArray[np.float64]:
+    r"""Ng-Jordan-Weiss spectral embedding of the cosine-similarity graph of the feature rows,
+    with no :math:`N \times N` matrix.
+
+    Rows :math:`\mathbf{x}_i` are scaled to unit length and the affinity is
+    :math:`\mathbf{K} = \mathbf{X}\mathbf{X}^{\top} + c\,\mathbf{1}\mathbf{1}^{\top}`, with
+    :math:`c = 0` for non-negative features (bag-of-words: :math:`\mathbf{K}` is already an
+    affinity) and :math:`c = 1` for signed ones (which makes every entry
+    :math:`1 + \cos(\mathbf{x}_i, \mathbf{x}_j) \geq 0`). It is the Gram matrix of
+    :math:`\mathbf{X}_a = [\mathbf{X}, \sqrt{c}\,\mathbf{1}]`, so its degrees are
+    :math:`\mathbf{d} = \mathbf{X}_a(\mathbf{X}_a^{\top}\mathbf{1})` and the top-:math:`k`
+    eigenvectors of :math:`\mathbf{D}^{-1/2}\mathbf{K}\mathbf{D}^{-1/2}` are the top left
+    singular vectors of :math:`\mathbf{M} = \mathbf{D}^{-1/2}\mathbf{X}_a` (:math:`N \times F`):
+    from ARPACK on :math:`\mathbf{M}\mathbf{M}^{\top}` (:math:`O(NF)` per product) for wide
+    features, from the exact :math:`F \times F` Gram matrix :math:`\mathbf{M}^{\top}\mathbf{M}`
+    (:math:`O(NF^2)`) for narrow ones. The rows of the embedding are scaled to unit length.
+
+    Args:
+        x (torch.Tensor or numpy.ndarray): Node features ``[N, F]`` (dense or sparse).
+        k (int): Number of eigenvectors, ``2 <= k <= N``; at most the rank of
+            :math:`\mathbf{X}_a` are returned.
+        seed (int): Seeds ARPACK's start vector. (default: ``0``)
+
+    Returns:
+        numpy.ndarray: ``[N, min(k, rank)]`` float64, rows of unit length (zero rows stay zero).
+    """
+    features = _feature_matrix(x)
+    if features.ndim != 2 or features.shape[0] == 0 or features.shape[1] == 0:
+        raise ValueError(f"x must be a non-empty 2-D feature matrix [N, F], got shape {list(features.shape)}")
+    if not np.isfinite(features).all():
+        raise ValueError("x contains NaN or infinite values")
+    num_nodes = features.shape[0]
+    _validate_num_clusters(k, num_nodes)
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    features = np.divide(features, norms, out=np.zeros_like(features), where=norms > 0)
+    if (features < 0).any():
+        features = np.hstack([features, np.ones((num_nodes, 1))])
+    deg = features @ features.sum(0)
+    inv_sqrt = np.zeros_like(deg)
+    np.divide(1.0, np.sqrt(deg), out=inv_sqrt, where=deg > 1e-12)
+    m = features * inv_sqrt[:, None]
+    width = m.shape[1]
+    rank_bound = min(num_nodes, width)
+    if width <= _GRAM_MAX_FEATURES or k >= rank_bound - 1:
+        values, vectors = scipy.linalg.eigh(m.T @ m)
+        values, vectors = values[::-1][:k], vectors[:, ::-1][:, :k]
+    else:
+        op = scipy.sparse.linalg.LinearOperator(
+            (num_nodes, num_nodes), dtype=np.float64, matvec=lambda v: m @ (m.T @ np.ravel(v)))
+        start = np.random.default_rng(seed).uniform(-1.0, 1.0, size=num_nodes)
+        values, embedding = scipy.sparse.linalg.eigsh(op, k=k, which="LA", v0=start)
+        vectors = None
+    if vectors is not None:
+        # Left singular vectors from the right ones; directions of (numerically) zero singular
+        # value carry no information and are dropped.
+        keep = values > max(float(values[0]), 0.0) * 1e-10
+        embedding = (m @ vectors[:, keep]) / np.sqrt(values[keep])
+    rows = np.linalg.norm(embedding, axis=1, keepdims=True)
+    return np.divide(embedding, rows, out=np.zeros_like(embedding), where=rows > 0)
+
+
+class SmoothedFeatureClustering(NamedTuple):
+    """Result of :func:`smoothed_feature_clustering`."""
+
+    #: Cluster labels ``[N]``, ``int64`` in ``0..k-1``.
+    labels: NDArray[np.int64]
+    #: The propagation depth :math:`K` whose partition had the highest modularity.
+    steps: int
+    #: That partition's modularity on the graph.
+    modularity: float
+
+
+def smoothed_feature_clustering(
+    x: Tensor,
+    edge_index: Adj,
+    k: int,
+    *,
+    edge_weight: Optional[Tensor] = None,
+    steps: Sequence[int] = DEFAULT_SMOOTHING_STEPS,
+    seed: int = 0,
+    n_init: int = 10,
+) -> SmoothedFeatureClustering:
+    r"""Spectral clustering of graph-smoothed features, with the smoothing depth chosen by the
+    graph's modularity: a label-free clustering of attributed graphs in the spirit of AGC
+    (Zhang et al., 2019) and SSGC (Zhu and Koniusz, 2021), and the partition NeuNcut's
+    ``init="spectral"`` starts from.
+
+    For each :math:`K` in ``steps``: :math:`\hat{\mathbf{A}}^K\mathbf{X}`
+    (:func:`~neuncut_pyg.propagation.propagate_features`, one chain of sparse products for all
+    depths), its :func:`feature_spectral_embedding`, and :math:`k`-means on it. The partition
+    with the highest Newman modularity on the graph is returned: the graph's Ncut cannot make
+    this choice, since it keeps falling as smoothing grows while the partition gets worse, and
+    modularity tracked the label scores in every experiment of
+    ``benchmarks/explore_quality/NOTES.md``.
+
+    Cost: :math:`O(\max(K)\,EF)` for the smoothing, then per depth the embedding (see there) and
+    :math:`k`-means on :math:`N \times k`; memory :math:`O(E + NF)`.
+
+    Args:
+        x (torch.Tensor): Node features ``[N, F]`` (dense or sparse).
+        edge_index (torch.Tensor or SparseTensor): The graph in any PyG ``Adj`` form.
+        k (int): Number of clusters, ``2 <= k <= N``.
+        edge_weight (torch.Tensor, optional): Non-negative edge weights ``[E]``.
+        steps (Sequence[int]): Candidate depths :math:`K \geq 0`. (default: ``(2, 4, 8, 16)``)
+        seed (int): Seeds ARPACK and :math:`k`-means. (default: ``0``)
+        n_init (int): :math:`k`-means restarts per depth. (default: ``10``)
+
+    Returns:
+        :class:`SmoothedFeatureClustering` ``(labels, steps, modularity)``.
+
+    Raises:
+        ValueError: on ``k < 2``, ``k > N``, empty or negative ``steps``, non-finite features or
+            a malformed graph.
+    """
+    from neuncut_pyg.metrics import modularity
+    from neuncut_pyg.propagation import propagate_features
+
+    if not isinstance(x, Tensor) or x.dim() != 2:
+        raise ValueError(f"x must be a 2-D feature tensor [N, F], got {getattr(x, 'shape', type(x).__name__)}")
+    num_nodes = x.size(0)
+    _validate_num_clusters(k, num_nodes)
+    _validate_n_init(n_init)
+    depths = sorted(set(steps)) if not isinstance(steps, (str, bytes)) else []
+    if not depths or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0 for d in depths):
+        raise ValueError(f"steps must be a non-empty sequence of integers >= 0, got {steps!r}")
+
+    best: Optional[SmoothedFeatureClustering] = None
+    smoothed, done = x.to_dense() if x.layout != torch.strided else x, 0
+    smoothed = smoothed.to(torch.float64)
+    for depth in depths:
+        smoothed = propagate_features(smoothed, edge_index, edge_weight, steps=int(depth) - done, num_nodes=num_nodes)
+        done = int(depth)
+        embedding = feature_spectral_embedding(smoothed, k, seed=seed)
+        labels = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(embedding).astype(np.int64)
+        score = modularity(labels, edge_index, edge_weight)
+        if best is None or score > best.modularity:
+            best = SmoothedFeatureClustering(labels, int(depth), float(score))
+    assert best is not None
+    return best

@@ -209,7 +209,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     model_kwargs = {"encoder": args.encoder, "hidden_channels": args.hidden, "num_layers": args.layers,
                     "gamma": args.gamma, "dropout": args.dropout}
     model = NeuNcut(data.x.size(1), k, **model_kwargs)
-    fit_options: Dict[str, Any] = {} if args.n_init is None else {"n_init": args.n_init}
+    fit_options: Dict[str, Any] = {"init": args.init}
+    if args.n_init is not None:
+        fit_options["n_init"] = args.n_init
     if args.batch_size is not None:
         fit_options["batch_size"] = args.batch_size
     model.fit(data, epochs=args.epochs, lr=args.lr, seed=args.seed, progress=not args.quiet, **fit_options)
@@ -400,6 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--n-init", type=_positive_int, default=None,
                      help="training runs from independent initializations; the lowest-loss run is kept "
                           "(default: NeuNcut.fit's)")
+    fit.add_argument("--init", choices=["auto", "random", "spectral"], default="auto",
+                     help="start of each run: 'spectral' fits the network to a spectral clustering of "
+                          "graph-smoothed features first; 'auto' does so full-batch, 'random' in "
+                          "mini-batches (default: auto)")
     fit.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     fit.add_argument("--out", required=True, help="output directory (checkpoint, assignments.csv, plots)")
     fit.add_argument("--plot", action="store_true", help="also write loss.png, cluster_sizes.png, confusion.png")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -41,6 +41,7 @@ __all__ = [
     "StatisticsTracker",
     "STATISTICS_MODES",
     "train_mini_batch",
+    "train_to_partition",
 ]
 
 #: How mini-batch training forms the statistics whose ratios make the loss (see StatisticsTracker).
@@ -184,6 +185,45 @@ def train_full_batch(
                             orth=f"{history.orth[-1]:.4f}", refresh=False)
     bar.close()
     return history
+
+
+def train_to_partition(
+    model: torch.nn.Module,
+    batches: Iterator[Tuple[Tensor, Tensor]],
+    *,
+    steps: int,
+    lr: float,
+) -> List[float]:
+    r"""Fits a membership model to a given partition by cross-entropy: the start of
+    ``NeuNcut.fit(init="spectral")``, which then minimizes the relaxed Ncut from there.
+
+    The relaxed Ncut is non-convex and a random start often ends in a worse local minimum than
+    partitions that exist (on CiteSeer, relaxed Ncut 0.35 from random starts against 0.16 from a
+    feature-spectral partition; ``benchmarks/explore_quality/NOTES.md``, experiments 8-10, which
+    also found 30 steps at ``lr=1e-2`` as good as 100).
+
+    Args:
+        model (torch.nn.Module): Its parameters are trained; it is put in training mode.
+        batches (Iterator[Tuple[Tensor, Tensor]]): Yields ``(s, target)`` per step: memberships
+            ``[B, k]`` computed by ``model`` (with gradients) and the partition's labels ``[B]``.
+        steps (int): Adam steps, ``>= 1``.
+        lr (float): Adam learning rate, ``> 0``.
+
+    Returns:
+        List[float]: The cross-entropy of each step.
+    """
+    _check_loop_settings(steps, lr, 0.0, 0.0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad(set_to_none=True)
+        s, target = next(batches)
+        loss = torch.nn.functional.nll_loss(torch.log(s.clamp_min(torch.finfo(s.dtype).tiny)), target)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return losses
 
 
 def _check_loop_settings(epochs: int, lr: float, weight_decay: float, gamma: float) -> None:

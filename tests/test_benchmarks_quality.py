@@ -71,7 +71,7 @@ def test_quick_run_writes_table_and_chart(planetoid_root, tmp_path):
                          "--no-progress"]) == 0
     table = (out / "quality.md").read_text()
     for method in ("NeuNcut (gcn)", "NeuNcut (sage)", "k-means (features)", "spectral clustering",
-                   "DMoN (PyG)", "MinCutPool (PyG)", "Louvain", quality.WARM_START_NAME):
+                   "DMoN (PyG)", "MinCutPool (PyG)", "Louvain", quality.RANDOM_INIT_NAME, quality.SMOOTHED_SPECTRAL_NAME):
         assert f"| {method} |" in table
     assert (out / "quality.png").stat().st_size > 1000
 

@@ -235,3 +235,22 @@ def test_usage_errors_come_from_argparse(capsys):
         main(["fit", "--k", "3", "--out", "x"])
     assert info.value.code == 2
     assert "one of the arguments --dataset --edges is required" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("init", ["random", "spectral"])
+def test_fit_init_option_reaches_the_model_and_the_config(tmp_path, capsys, init):
+    from neuncut_pyg.checkpoint import load_checkpoint
+
+    out = tmp_path / init
+    synthetic = ["--dataset", "synthetic", "--nodes", 200, "--communities", 2, "--seed", 3]
+    status, _, err = run_main(capsys, "fit", *synthetic, "--init", init, "--out", out, *QUICK)
+    assert status == 0, err
+    _, config, _ = load_checkpoint(out)
+    assert config["train"]["init"] == init
+
+
+def test_fit_rejects_an_unknown_init(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["fit", "--dataset", "synthetic", "--init", "kmeans", "--out", "x"])
+    assert info.value.code == 2
+    assert "--init" in capsys.readouterr().err
