@@ -96,7 +96,7 @@ def planted():
 def test_smoothed_clustering_recovers_planted_communities(planted):
     result = smoothed_feature_clustering(planted.x, planted.edge_index, 6, seed=0)
     assert isinstance(result, SmoothedFeatureClustering)
-    assert result.steps in (2, 4, 8, 16)
+    assert 2 <= result.steps <= 16
     assert result.labels.shape == (1200,) and result.labels.dtype == np.int64
     assert result.modularity == pytest.approx(modularity(result.labels, planted.edge_index))
     assert nmi(planted.y, result.labels) > 0.8
@@ -108,9 +108,30 @@ def test_smoothed_clustering_recovers_planted_communities(planted):
 def test_smoothed_clustering_picks_the_most_modular_depth(planted):
     scores = {d: smoothed_feature_clustering(planted.x, planted.edge_index, 6, steps=[d], seed=0).modularity
               for d in (1, 4)}
-    best = smoothed_feature_clustering(planted.x, planted.edge_index, 6, steps=[4, 1], seed=0)
+    best = smoothed_feature_clustering(planted.x, planted.edge_index, 6, steps=[4, 1], refine=False, seed=0)
     assert best.steps == max(scores, key=scores.get)
     assert best.modularity == pytest.approx(max(scores.values()))
+
+
+def test_refinement_searches_between_the_candidates(planted, monkeypatch):
+    tried = []
+    original = baselines.feature_spectral_embedding
+
+    def spy(features, k, *, seed=0):
+        tried.append(features)
+        return original(features, k, seed=seed)
+
+    curve = {d: smoothed_feature_clustering(planted.x, planted.edge_index, 6, steps=[d], seed=0).modularity
+             for d in range(0, 9)}
+    monkeypatch.setattr(baselines, "feature_spectral_embedding", spy)
+    best = smoothed_feature_clustering(planted.x, planted.edge_index, 6, steps=[0, 8], seed=0)
+    # Depths strictly between the two candidates were tried, fewer than all of them...
+    assert 2 < len(tried) < 9
+    # ...and the result is the best depth tried, at least as modular as both candidates.
+    assert best.modularity == pytest.approx(curve[best.steps])
+    assert best.modularity >= max(curve[0], curve[8]) - 1e-12
+    if 0 < best.steps < 8:
+        assert best.modularity >= max(curve[best.steps - 1], curve[best.steps + 1]) - 1e-12  # a local peak
 
 
 def test_smoothed_clustering_is_seeded(planted):
