@@ -8,22 +8,19 @@ scores (normalized cut, modularity, conductance: lower Ncut is what both methods
 seconds.
 
 How the defaults were chosen, without labels (details in :class:`neuncut_pyg.NeuNcut`):
-``gamma=40`` is the smallest orthogonality weight on a doubling grid that makes the relaxation
-tight (the relaxed cut ends within 5% of the Ncut of the argmax partition) on Cora and CiteSeer;
-``fit(n_init=3)`` trains three times from different initializations and keeps the run of lowest
-final loss, as k-means keeps its lowest-inertia run. Features are used raw: row-normalized
-(``NormalizeFeatures``) ones ended at a discrete Ncut of about 2.0 against 0.7 raw (gamma=80).
-NMI was only read afterwards, to report.
+``gamma="auto"`` (34 on Cora) makes collapsing into one cluster cost what a chance partition's
+Ncut costs; ``fit(init="auto")`` starts each run from a spectral clustering of graph-smoothed
+features (its depth picked by the graph's modularity) rather than from random parameters, which
+end in worse minima of the loss; ``fit(n_init=3)`` trains three times and keeps the run of
+lowest final loss, as k-means keeps its lowest-inertia run. Features are used raw. NMI was only
+read afterwards, to report.
 
-Measured with the defaults (5 seeds; 2 CPU cores, about 95 s in all when the machine is idle):
+Measured with the defaults (5 seeds, 2 CPU cores; the same runs as the ``NeuNcut (gcn)`` row of
+``benchmarks/quality.py``):
 
 .. code-block:: none
 
-    method                NMI            ACC            ARI            Ncut           seconds/seed
-    NeuNcut, 5 seeds      0.492 ± 0.035  0.619 ± 0.061  0.400 ± 0.083  0.555 ± 0.048  18
-    Spectral clustering   0.336          0.485          0.185          1.102          0.1
-
-On CiteSeer the same defaults give NMI 0.283 ± 0.026 (spectral clustering: 0.166).
+CORA_TABLE
 
 Usage::
 

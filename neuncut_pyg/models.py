@@ -13,10 +13,12 @@ partition, it also assigns nodes it never saw in training: :meth:`NeuNcut.predic
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
+from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.nn.inits import reset
@@ -495,9 +497,14 @@ class NeuNcut(torch.nn.Module):
             if seed is not None:
                 torch.manual_seed(seed)
             if init == "spectral":
-                self.init_clustering_ = smoothed_feature_clustering(
-                    x, graph, self.num_clusters, edge_weight=edge_weight,
-                    seed=int(torch.randint(0, 2**31 - 1, ())))
+                with warnings.catch_warnings():
+                    # Smoothing can leave fewer than k distinct feature directions (a regular
+                    # graph, constant features): k-means then warns of fewer clusters. The
+                    # start may have fewer clusters; the Ncut training splits them.
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    self.init_clustering_ = smoothed_feature_clustering(
+                        x, graph, self.num_clusters, edge_weight=edge_weight,
+                        seed=int(torch.randint(0, 2**31 - 1, ())))
                 target = torch.from_numpy(self.init_clustering_.labels).to(x.device)
             for run in range(n_init):
                 if not warm_start:

@@ -239,3 +239,22 @@ def test_spectral_start_on_an_undirected_copy_matches(planted):
     a = smoothed_feature_clustering(planted.x, ei, 6, steps=[2], seed=0)
     b = smoothed_feature_clustering(planted.x, adj_t, 6, steps=[2], seed=0)
     np.testing.assert_array_equal(a.labels, b.labels)
+
+
+def test_degenerate_start_is_quiet():
+    # A cycle with constant features makes every smoothed row alike: the start has one cluster,
+    # which k-means would warn about from inside fit. fit completes without that warning.
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from torch_geometric.data import Data
+
+    n = 12
+    src = torch.arange(n)
+    ring = torch.stack([torch.cat([src, (src + 1) % n]), torch.cat([(src + 1) % n, src])])
+    data = Data(x=torch.ones(n, 1), edge_index=ring)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = NeuNcut(1, 2).fit(data, epochs=5, n_init=1, seed=0, init="spectral", progress=False)
+    assert model.init_ == "spectral" and len(np.unique(model.init_clustering_.labels)) == 1
+    assert model.predict(data).shape == (n,)
