@@ -6,7 +6,8 @@ that same graph and in the same run,
 - spectral clustering: ARPACK ``eigsh`` on the (regularized) normalized adjacency + k-means
   (:func:`neuncut_pyg.spectral_clustering`);
 - NeuNcut: training (full-batch or ``NeighborLoader`` mini-batches) and the assignment of every
-  node (:meth:`NeuNcut.predict`, in batches when training was).
+  node (:meth:`NeuNcut.fit_predict`: the memberships of the final pass over all nodes, in
+  batches when training was; equal to :meth:`NeuNcut.predict`).
 
 Columns: wall seconds, peak resident memory while the method ran (sampled every 20 ms; it
 includes the graph, which both share) and its increase over the resident memory before the
@@ -101,10 +102,11 @@ def neuncut_runner(data, k: int, args) -> Callable[[], np.ndarray]:
     def run() -> np.ndarray:
         model = NeuNcut(data.num_features, k, encoder=args.encoder, hidden_channels=args.hidden,
                         propagation_steps=args.propagation_steps if args.encoder == "mlp" else None)
-        model.fit(data, epochs=args.epochs, lr=args.lr, n_init=args.n_init, seed=args.seed, init=args.init,
-                  batch_size=args.batch_size, num_neighbors=args.num_neighbors if args.batch_size else None,
-                  progress=not args.quiet)
-        return model.predict(data, batch_size=args.batch_size).numpy()
+        labels = model.fit_predict(data, epochs=args.epochs, lr=args.lr, n_init=args.n_init, seed=args.seed,
+                                   init=args.init, batch_size=args.batch_size,
+                                   num_neighbors=args.num_neighbors if args.batch_size else None,
+                                   progress=not args.quiet)
+        return labels.numpy()
 
     return run
 

@@ -349,6 +349,7 @@ def smoothed_feature_clustering(
     """
     from neuncut_pyg.metrics import modularity
     from neuncut_pyg.propagation import propagate_features
+    from neuncut_pyg.train import to_sparse_adjacency
 
     if not isinstance(x, Tensor) or x.dim() != 2:
         raise ValueError(f"x must be a 2-D feature tensor [N, F], got {getattr(x, 'shape', type(x).__name__)}")
@@ -358,15 +359,20 @@ def smoothed_feature_clustering(
     if isinstance(steps, (str, bytes)) or not all(
             isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0 for d in steps) or not len(steps):
         raise ValueError(f"steps must be a non-empty sequence of integers >= 0, got {steps!r}")
-    features = (x.to_dense() if x.layout != torch.strided else x).to(torch.float64)
+    features = x.to_dense() if x.layout != torch.strided else x
+    features = features if features.is_floating_point() else features.to(torch.get_default_dtype())
+    adj = to_sparse_adjacency(edge_index, edge_weight, num_nodes=num_nodes)  # built once for all depths
     tried: dict = {}
+    smoothed_at = {0: features}  # smoothed features kept at tried depths, to continue from
 
     def score(depth: int) -> SmoothedFeatureClustering:
         if depth not in tried:
-            smoothed = propagate_features(features, edge_index, edge_weight, steps=depth, num_nodes=num_nodes)
+            start = max(d for d in smoothed_at if d <= depth)
+            smoothed = propagate_features(smoothed_at[start], adj, steps=depth - start, num_nodes=num_nodes)
+            smoothed_at[depth] = smoothed
             embedding = feature_spectral_embedding(smoothed, k, seed=seed)
             labels = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(embedding).astype(np.int64)
-            tried[depth] = SmoothedFeatureClustering(labels, depth, float(modularity(labels, edge_index, edge_weight)))
+            tried[depth] = SmoothedFeatureClustering(labels, depth, float(modularity(labels, adj)))
         return tried[depth]
 
     grid = sorted({int(d) for d in steps})
@@ -382,7 +388,10 @@ def smoothed_feature_clustering(
                 candidate = score(depth)
                 if candidate.modularity > best.modularity:
                     best = candidate
-            # Narrow to the best depth's nearest tried neighbours.
+            # Narrow to the best depth's nearest tried neighbours; later depths lie above lo.
             lo = max([d for d in tried if d < best.steps and d >= lo], default=best.steps)
             hi = min([d for d in tried if d > best.steps and d <= hi], default=best.steps)
+            for depth in [d for d in smoothed_at if d < lo or d > hi]:
+                del smoothed_at[depth]
+            smoothed_at.setdefault(0, features)
     return best

@@ -62,6 +62,10 @@ INIT_MODES = ("auto", "random", "spectral")
 # (benchmarks/explore_quality/NOTES.md, experiment 10: 30 steps do as well as 100).
 _INIT_STEPS = 30
 _INIT_LR = 1e-2
+# k-means restarts per smoothing depth of the start: 3 chose the same depths and partitions as 10
+# on Cora and CiteSeer (seeds 0-2), and k-means is most of the start's cost on large graphs
+# (169k nodes, k = 40: 20 s a depth with 3 restarts, 68 s with 10); 1 picked a poor depth on Cora.
+_INIT_KMEANS_RESTARTS = 3
 
 
 class NeuNcut(torch.nn.Module):
@@ -247,6 +251,9 @@ class NeuNcut(torch.nn.Module):
         self.loss_history_: Optional[TrainHistory] = None
         self.objective_: Optional[float] = None
         self.init_objectives_: Optional[List[float]] = None
+        self.labels_: Optional[Tensor] = None
+        self.init_: Optional[str] = None
+        self.init_clustering_ = None
         self.reset_parameters()
 
     @property
@@ -398,6 +405,8 @@ class NeuNcut(torch.nn.Module):
               ``cut``, ``orth`` of the kept run;
             - ``objective_`` (float): its final loss in evaluation mode, the selection score;
             - ``init_objectives_`` (List[float]): the final loss of every run, in order;
+            - ``labels_`` (torch.Tensor): the cluster of each node of ``data`` ``[N]``, the argmax
+              of the kept run's memberships (equal to ``predict(data)``);
             - ``init_`` (str): the start used, ``"random"`` or ``"spectral"``;
             - ``init_clustering_``: the :class:`~neuncut_pyg.baselines.SmoothedFeatureClustering`
               the runs started from (``None`` for random starts).
@@ -491,6 +500,7 @@ class NeuNcut(torch.nn.Module):
 
         best_state: Optional[Dict[str, Tensor]] = None
         best_history: Optional[TrainHistory] = None
+        best_labels: Optional[Tensor] = None
         objectives: List[float] = []
         self.init_, self.init_clustering_ = init, None
         with torch.random.fork_rng(devices=_devices_of(x), enabled=seed is not None):
@@ -503,7 +513,7 @@ class NeuNcut(torch.nn.Module):
                     # start may have fewer clusters; the Ncut training splits them.
                     warnings.simplefilter("ignore", ConvergenceWarning)
                     self.init_clustering_ = smoothed_feature_clustering(
-                        x, graph, self.num_clusters, edge_weight=edge_weight,
+                        x, graph, self.num_clusters, edge_weight=edge_weight, n_init=_INIT_KMEANS_RESTARTS,
                         seed=int(torch.randint(0, 2**31 - 1, ())))
                 target = torch.from_numpy(self.init_clustering_.labels).to(x.device)
             for run in range(n_init):
@@ -514,11 +524,13 @@ class NeuNcut(torch.nn.Module):
                 history = train_one_run("NeuNcut" if n_init == 1 else f"NeuNcut {run + 1}/{n_init}")
                 self.eval()
                 with torch.no_grad():
-                    objectives.append(float(relaxed_ncut_loss(final_memberships(), adj, gamma=self.gamma_).loss))
+                    memberships = final_memberships()
+                    objectives.append(float(relaxed_ncut_loss(memberships, adj, gamma=self.gamma_).loss))
                 if distributed:  # every rank keeps the run rank 0 keeps
                     objectives[-1] = dist_utils.broadcast_object(objectives[-1])
                 if objectives[-1] == min(objectives):
                     best_history = history
+                    best_labels = memberships.argmax(dim=-1)
                     if n_init > 1:
                         best_state = copy.deepcopy(self.state_dict())
         if best_state is not None:
@@ -526,7 +538,19 @@ class NeuNcut(torch.nn.Module):
         self.loss_history_ = best_history
         self.objective_ = min(objectives)
         self.init_objectives_ = objectives
+        self.labels_ = best_labels
         return self
+
+    def fit_predict(self, data: Data, *args: Any, **kwargs: Any) -> Tensor:
+        r"""Fits the model on ``data`` (arguments as :meth:`fit`) and returns the cluster of each
+        of its nodes, ``labels_``: what :meth:`predict` gives on the training graph, without a
+        second pass over it (for ``encoder="mlp"`` that pass re-propagates the features, minutes
+        at ogbn-products size).
+
+        Returns:
+            torch.Tensor: Labels ``[N]`` (``int64``).
+        """
+        return self.fit(data, *args, **kwargs).labels_
 
     @torch.no_grad()
     def predict_proba(self, data: Data, batch_size: Optional[int] = None,
@@ -554,9 +578,10 @@ class NeuNcut(torch.nn.Module):
             if batch_size is None:
                 x_in, encoder_graph, encoder_weight = self._prepare(x, graph, edge_weight)
                 return self._logits(x_in, encoder_graph, encoder_weight).softmax(dim=-1)
-            adj = to_sparse_adjacency(graph, edge_weight, num_nodes=x.size(0))
-            x_in = self._propagate(x, adj) if self.encoder_name == "mlp" else x
-            sampled = self._sampling_data(x_in, graph, edge_weight, x.size(0))
+            if self.encoder_name == "mlp":  # rows are independent once propagated: no sampler
+                x_in = self._propagate(x, to_sparse_adjacency(graph, edge_weight, num_nodes=x.size(0)))
+                return self._mlp_proba_in_chunks(x_in, batch_size)
+            sampled = self._sampling_data(x, graph, edge_weight, x.size(0))
             return self._proba_in_batches(sampled, batch_size, num_neighbors)
         finally:
             self.train(was_training)
@@ -629,14 +654,11 @@ class NeuNcut(torch.nn.Module):
     def _proba_in_batches(self, sampled: Data, batch_size: int, num_neighbors: Optional[List[int]]) -> Tensor:
         """Memberships of every node of ``sampled``, ``batch_size`` seeds at a time, each with
         its full neighbourhood (no gradients; the caller sets the mode)."""
+        if self.encoder_name == "mlp":
+            return self._mlp_proba_in_chunks(sampled.x, batch_size)
         num_nodes = sampled.num_nodes
         out = torch.empty(num_nodes, self.num_clusters, dtype=sampled.x.dtype)
         with torch.no_grad():
-            if self.encoder_name == "mlp":
-                for start in range(0, num_nodes, batch_size):
-                    rows = slice(start, min(start + batch_size, num_nodes))
-                    out[rows] = self._logits(sampled.x[rows], None, None).softmax(dim=-1)
-                return out
             from torch_geometric.loader import NeighborLoader
 
             if num_neighbors is None:
@@ -649,6 +671,16 @@ class NeuNcut(torch.nn.Module):
                 x, graph, weight = self._batch_graph(batch)
                 s = self._logits(x, graph, weight)[: batch.batch_size].softmax(dim=-1)
                 out[batch.n_id[: batch.batch_size]] = s
+        return out
+
+    def _mlp_proba_in_chunks(self, x_in: Tensor, batch_size: int) -> Tensor:
+        """Memberships of ``encoder="mlp"`` from propagated features, ``batch_size`` rows at a time."""
+        num_nodes = x_in.size(0)
+        out = torch.empty(num_nodes, self.num_clusters, dtype=x_in.dtype)
+        with torch.no_grad():
+            for start in range(0, num_nodes, batch_size):
+                rows = slice(start, min(start + batch_size, num_nodes))
+                out[rows] = self._logits(x_in[rows], None, None).softmax(dim=-1)
         return out
 
     # ------------------------------------------------------------------------------------------

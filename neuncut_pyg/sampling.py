@@ -52,7 +52,11 @@ def sampling_data(x: Tensor, edge_index: Adj, edge_weight: Optional[Tensor] = No
         raise ValueError(f"x has {x.size(0)} rows but the graph has {num_nodes} nodes")
     row, col, weight = as_coo(edge_index, edge_weight, num_nodes=num_nodes,
                               dtype=x.dtype if x.is_floating_point() else torch.float32)
-    data = Data(x=x, edge_index=torch.stack([row, col]), num_nodes=num_nodes)
+    if isinstance(edge_index, Tensor) and edge_index.layout == torch.strided and edge_index.dtype == torch.long:
+        index = edge_index  # row and col are views of it: no graph-sized copy (GBs at OGB scale)
+    else:
+        index = torch.stack([row, col])
+    data = Data(x=x, edge_index=index, num_nodes=num_nodes)
     if not bool((weight == 1).all()):  # unit weights need not travel with the batches
         data.edge_weight = weight
     data.deg = _degree(row, col, weight, num_nodes)

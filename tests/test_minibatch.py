@@ -155,6 +155,56 @@ def test_propagate_features_is_the_gcn_normalized_power(blocks):
         NeuNcut(8, 4, encoder="gcn", propagation_steps=2)
 
 
+@pytest.mark.parametrize("case", ["undirected", "weighted with self-loops", "directed"])
+def test_propagation_matches_the_dense_formula_on_every_graph_kind(case):
+    # Undirected graphs take a path that never builds the transpose or a self-loop copy; the
+    # dense formula is A_hat = D^-1/2 (W^T without its diagonal + I) D^-1/2 (PyG's gcn_norm on adj_t).
+    from torch_geometric.utils import to_undirected
+
+    g = torch.Generator().manual_seed(1)
+    n = 40
+    edge_index = torch.randint(0, n, (2, 160), generator=g)
+    weight = None
+    if case != "directed":
+        edge_index = to_undirected(edge_index)
+    if case == "weighted with self-loops":
+        edge_index = torch.cat([edge_index, torch.tensor([[2, 5], [2, 5]])], dim=1)
+        half = torch.rand(edge_index.size(1), generator=g, dtype=torch.float64)
+        dense = torch.zeros(n, n, dtype=torch.float64).index_put_((edge_index[0], edge_index[1]), half, accumulate=True)
+        dense = dense + dense.t()
+        edge_index = dense.nonzero().t()
+        weight = dense[edge_index[0], edge_index[1]]
+    w = torch.zeros(n, n, dtype=torch.float64)
+    w.index_put_((edge_index[0], edge_index[1]),
+                 torch.ones(edge_index.size(1), dtype=torch.float64) if weight is None else weight, accumulate=True)
+    a = w.t().clone()
+    a.fill_diagonal_(1.0)
+    d = a.sum(1).rsqrt()
+    a_hat = d[:, None] * a * d[None, :]
+    x = torch.randn(n, 5, generator=g, dtype=torch.float64)
+    got = propagate_features(x, edge_index, weight, steps=3)
+    torch.testing.assert_close(got, a_hat @ (a_hat @ (a_hat @ x)))
+
+
+def test_sampling_data_shares_the_callers_edge_index(blocks):
+    # At OGB scale a copy of edge_index is GBs: the loader's graph is the caller's tensor.
+    from neuncut_pyg.sampling import sampling_data
+
+    sampled = sampling_data(blocks.x, blocks.edge_index, num_nodes=blocks.num_nodes)
+    assert sampled.edge_index.data_ptr() == blocks.edge_index.data_ptr()
+
+
+@pytest.mark.parametrize("mode", ["full batch", "mini-batch", "mini-batch gcn"])
+def test_fit_predict_labels_are_what_predict_gives(blocks, mode):
+    encoder = "gcn" if mode == "mini-batch gcn" else "mlp"
+    batch = None if mode == "full batch" else 64
+    model = NeuNcut(8, 4, encoder=encoder)
+    labels = model.fit_predict(blocks, epochs=3, lr=1e-2, n_init=2, seed=0, batch_size=batch, progress=False)
+    assert labels is model.labels_ and labels.shape == (blocks.num_nodes,) and labels.dtype == torch.long
+    assert torch.equal(labels, model.predict(blocks, batch_size=batch))
+    assert torch.equal(labels, model.predict(blocks))
+
+
 # ------------------------------------------------------------------------------------------------
 # StatisticsTracker and train_mini_batch
 # ------------------------------------------------------------------------------------------------
