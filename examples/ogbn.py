@@ -148,9 +148,11 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     start = time.perf_counter()
     model = NeuNcut(data.num_features, k, encoder=args.encoder, hidden_channels=args.hidden)
-    model.fit(data, epochs=args.epochs, lr=args.lr, n_init=args.n_init, seed=args.seed,
-              batch_size=args.batch_size, num_neighbors=args.num_neighbors, progress=args.progress)
-    labels = model.predict(data, batch_size=args.batch_size)
+    # fit_predict: the labels of the fit's final pass over all nodes (what predict would give,
+    # without propagating the features over the graph a second time).
+    labels = model.fit_predict(data, epochs=args.epochs, lr=args.lr, n_init=args.n_init, seed=args.seed,
+                               batch_size=args.batch_size, num_neighbors=args.num_neighbors,
+                               progress=args.progress)
     rows = {f"NeuNcut ({args.encoder})": score(labels, data, time.perf_counter() - start)}
     print(f"  {model}, gamma_ = {model.gamma_:.1f}, {int(labels.unique().numel())} non-empty clusters; "
           f"peak RSS so far {peak_rss_gib():.2f} GiB", flush=True)
