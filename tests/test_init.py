@@ -140,6 +140,37 @@ def test_smoothed_clustering_is_seeded(planted):
     np.testing.assert_array_equal(a.labels, b.labels)
 
 
+def test_sampled_kmeans_matches_the_full_one(planted, monkeypatch):
+    fits = []
+    original = baselines.KMeans
+
+    class Spy(original):
+        def fit(self, X, *args, **kwargs):
+            fits.append((len(X), self.n_init, self.max_iter))
+            return super().fit(X, *args, **kwargs)
+
+    monkeypatch.setattr(baselines, "KMeans", Spy)
+    full = smoothed_feature_clustering(planted.x, planted.edge_index, 6, steps=[4], seed=0, kmeans_sample_size=None)
+    assert fits == [(1200, 10, 300)]
+    fits.clear()
+    sampled = smoothed_feature_clustering(planted.x, planted.edge_index, 6, steps=[4], seed=0, kmeans_sample_size=300)
+    # The restarts see 300 rows; one short Lloyd run over all 1200 rows gives every node a label.
+    assert fits == [(300, 10, 300), (1200, 1, baselines._FULL_LLOYD_ITERATIONS)]
+    assert sampled.labels.shape == (1200,) and set(np.unique(sampled.labels)) <= set(range(6))
+    assert nmi(full.labels, sampled.labels) > 0.9
+    assert sampled.modularity > full.modularity - 0.02
+    # Graphs no larger than the sample take the plain path.
+    fits.clear()
+    smoothed_feature_clustering(planted.x, planted.edge_index, 6, steps=[4], seed=0, kmeans_sample_size=1200)
+    assert fits == [(1200, 10, 300)]
+
+
+@pytest.mark.parametrize("size", [5, 0, 2.5, True, "100"])
+def test_smoothed_clustering_rejects_bad_sample_size(planted, size):
+    with pytest.raises(ValueError, match="kmeans_sample_size"):
+        smoothed_feature_clustering(planted.x, planted.edge_index, 6, kmeans_sample_size=size)
+
+
 @pytest.mark.parametrize("steps", [[], [-1], [1.5], "2"])
 def test_smoothed_clustering_rejects_bad_steps(planted, steps):
     with pytest.raises(ValueError, match="steps"):
