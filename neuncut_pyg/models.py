@@ -512,8 +512,10 @@ class NeuNcut(torch.nn.Module):
                     # graph, constant features): k-means then warns of fewer clusters. The
                     # start may have fewer clusters; the Ncut training splits them.
                     warnings.simplefilter("ignore", ConvergenceWarning)
+                    # On the fit's own SparseTensor (weights included): a second copy of the
+                    # graph would cost GBs at ogbn-products size.
                     self.init_clustering_ = smoothed_feature_clustering(
-                        x, graph, self.num_clusters, edge_weight=edge_weight, n_init=_INIT_KMEANS_RESTARTS,
+                        x, adj, self.num_clusters, n_init=_INIT_KMEANS_RESTARTS,
                         seed=int(torch.randint(0, 2**31 - 1, ())))
                 target = torch.from_numpy(self.init_clustering_.labels).to(x.device)
             for run in range(n_init):

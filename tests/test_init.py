@@ -210,6 +210,38 @@ def test_fit_auto_starts_spectral_full_batch_and_random_in_mini_batches(planted)
     assert model.init_ == "random"
 
 
+def test_fit_start_reads_the_fits_own_sparse_graph(planted, monkeypatch):
+    # One SparseTensor per fit: the start must not build a second copy of the graph (GBs at
+    # ogbn-products size). The weights travel inside it.
+    from torch_sparse import SparseTensor
+
+    from neuncut_pyg import models, train
+
+    built, seen = [], []
+    original_build, original_start = train.to_sparse_adjacency, models.smoothed_feature_clustering
+
+    def count_builds(*args, **kwargs):
+        adj = original_build(*args, **kwargs)
+        built.append(adj)
+        return adj
+
+    def spy(x, graph, k, **kwargs):
+        seen.append((graph, kwargs.get("edge_weight")))
+        return original_start(x, graph, k, **kwargs)
+
+    monkeypatch.setattr(models, "to_sparse_adjacency", count_builds)
+    monkeypatch.setattr(models, "smoothed_feature_clustering", spy)
+    weight = torch.rand(planted.edge_index.size(1)) + 0.5
+    data = planted.clone()
+    data.edge_weight = weight
+    NeuNcut(planted.num_features, 6).fit(data, epochs=2, n_init=1, seed=0, init="spectral", progress=False)
+    (graph, edge_weight), = seen
+    assert isinstance(graph, SparseTensor) and edge_weight is None
+    assert any(graph is adj for adj in built)
+    weighted_degree = torch.zeros(planted.num_nodes).index_add_(0, planted.edge_index[0], weight)
+    torch.testing.assert_close(graph.sum(dim=1).to(torch.float32), weighted_degree)  # weights kept
+
+
 def test_fit_spectral_start_keeps_the_partition_and_is_deterministic(planted):
     fits = [NeuNcut(planted.num_features, 6).fit(planted, epochs=30, n_init=2, seed=1, init="spectral",
                                                  progress=False) for _ in range(2)]
