@@ -68,6 +68,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--num-neighbors", type=int, nargs="+", default=None,
                         help="neighbours sampled per hop (default: NeuNcut.fit's: 10 per hop)")
     parser.add_argument("--n-init", type=int, default=1)
+    parser.add_argument("--init", choices=["auto", "random", "spectral"], default="auto",
+                        help="where training starts (default: auto, random in mini-batches; spectral: from the "
+                             "spectral clustering of smoothed features, better partitions for more time and memory)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--spectral", action="store_true", help="also run spectral clustering (eigsh + k-means)")
     parser.add_argument("--plot", type=Path, default=None, metavar="PATH", help="PNG: loss curve and cluster sizes")
@@ -152,7 +155,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     # without propagating the features over the graph a second time).
     labels = model.fit_predict(data, epochs=args.epochs, lr=args.lr, n_init=args.n_init, seed=args.seed,
                                batch_size=args.batch_size, num_neighbors=args.num_neighbors,
-                               progress=args.progress)
+                               init=args.init, progress=args.progress)
     rows = {f"NeuNcut ({args.encoder})": score(labels, data, time.perf_counter() - start)}
     print(f"  {model}, gamma_ = {model.gamma_:.1f}, {int(labels.unique().numel())} non-empty clusters; "
           f"peak RSS so far {peak_rss_gib():.2f} GiB", flush=True)

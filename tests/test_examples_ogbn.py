@@ -39,6 +39,26 @@ def test_trains_in_mini_batches_and_reports_every_score(ogbn, tmp_path, capsys, 
     assert plot.stat().st_size > 0
 
 
+def test_init_option_reaches_the_fit(ogbn, tmp_path, capsys, monkeypatch):
+    from neuncut_pyg import NeuNcut
+
+    write_csv_layout(tmp_path / "ogbn_arxiv", make_tiny_graph(num_nodes=60, num_edges=150), "time", with_year=True)
+    starts = []
+    original = NeuNcut.fit
+
+    def spy(self, *args, **kwargs):
+        model = original(self, *args, **kwargs)
+        starts.append(model.init_)
+        return model
+
+    monkeypatch.setattr(NeuNcut, "fit", spy)
+    for init, used in (("auto", "random"), ("spectral", "spectral")):
+        assert ogbn.main(["--name", "ogbn-arxiv", "--root", str(tmp_path), "--epochs", "1", "--batch-size", "16",
+                          "--hidden", "8", "--init", init]) == 0
+        assert starts[-1] == used
+    capsys.readouterr()
+
+
 def test_scores_use_labelled_nodes_only(ogbn):
     import torch
     from torch_geometric.data import Data
