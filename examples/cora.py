@@ -15,25 +15,24 @@ end in worse minima of the loss; ``fit(n_init=3)`` trains three times and keeps 
 lowest final loss, as k-means keeps its lowest-inertia run. Features are used raw. NMI was only
 read afterwards, to report.
 
-Measured with the defaults (5 seeds, 2 CPU cores; the same runs as the ``NeuNcut (gcn)`` row of
-``benchmarks/quality.py``):
+Measured with the defaults (this script's output, 5 seeds, 2 CPU cores shared with a test run):
 
 .. code-block:: none
 
     method                        NMI            ACC            ARI            Ncut           seconds/seed
-    NeuNcut, 5 seeds              0.544 ± 0.004  0.697 ± 0.002  0.478 ± 0.003  0.539 ± 0.003  25-30
-    NeuNcut, init="random"        0.494 ± 0.041  0.616 ± 0.065  0.400 ± 0.078  0.549 ± 0.059  18
-    Spectral clustering           0.341          0.486          0.189          1.136          0.1
+    NeuNcut, 5 seeds              0.539 ± 0.004  0.692 ± 0.003  0.471 ± 0.005  0.540 ± 0.002  52-126
+    Spectral clustering           0.336          0.485          0.185          1.102          0.2
 
-(seconds with one other job on the machine; the benchmark's own run, at a load of 5, took
-75 s a seed). The start alone, spectral clustering of the smoothed features, scores NMI 0.548 /
-ACC 0.702 / Ncut 0.613: NeuNcut's training keeps its NMI and lowers its Ncut by 12%. On CiteSeer
+``benchmarks/quality.py``, which seeds its runs its own way, gives 0.544 ± 0.004 / ACC 0.697 for
+the same defaults, and 0.494 ± 0.041 / 0.616 from random starts (``init="random"``). There the
+start alone, spectral clustering of the smoothed features, scores NMI 0.548 / ACC 0.702 / Ncut
+0.613: NeuNcut's training keeps its NMI (within 0.005) and lowers its Ncut by 12%. On CiteSeer
 the defaults give NMI 0.412 / ACC 0.668 (random starts: 0.274 / 0.501; spectral clustering:
 0.166 / 0.329).
 
 Usage::
 
-    python examples/cora.py                       # 5 seeds x 3 runs, about 2.5 minutes on 2 CPU cores
+    python examples/cora.py                       # 5 seeds x 3 runs, 3-5 minutes on 2 CPU cores
     python examples/cora.py --seeds 3 --plot cora.png
     python examples/cora.py --quick               # smoke test: 1 seed, 30 epochs
     python examples/cora.py --root /path/to/data  # expects <root>/Planetoid/Cora/raw/ind.cora.*
