@@ -169,41 +169,47 @@ class _SymmetricSpMM(torch.autograd.Function):
         return None, ctx.csr @ grad.contiguous()
 
 
-# id(SparseTensor) -> (weak reference to it, {dtype: CSR tensor, or None when not symmetric}).
-# SparseTensors are unhashable, hence ids; the weak reference's callback drops an entry with its
-# graph, before the id can be reused. SparseTensors are immutable (every change returns a new
-# one), so an entry stays valid for its graph's lifetime.
-_CSR_CACHE: Dict[int, Tuple["weakref.ReferenceType", Dict[torch.dtype, Optional[Tensor]]]] = {}
+class _CsrCacheEntry:
+    """What :func:`symmetric_csr` knows of one graph: whether it is symmetric (checked once) and
+    its CSR tensor per dtype."""
+
+    def __init__(self, ref: "weakref.ReferenceType") -> None:
+        self.ref = ref
+        self.symmetric: Optional[bool] = None
+        self.csr: Dict[torch.dtype, Tensor] = {}
 
 
-def _csr_cache_entry(adj: "SparseTensor") -> Dict[torch.dtype, Optional[Tensor]]:
+# id(SparseTensor) -> its entry. SparseTensors are unhashable, hence ids; the weak reference's
+# callback drops an entry with its graph, before the id can be reused. SparseTensors are
+# immutable (every change returns a new one), so an entry stays valid for its graph's lifetime.
+_CSR_CACHE: Dict[int, _CsrCacheEntry] = {}
+
+
+def _csr_cache_entry(adj: "SparseTensor") -> _CsrCacheEntry:
     key = id(adj)
     entry = _CSR_CACHE.get(key)
-    if entry is None or entry[0]() is not adj:
-        try:
-            ref = weakref.ref(adj, lambda _, key=key: _CSR_CACHE.pop(key, None))
-        except TypeError:  # pragma: no cover - a SparseTensor subclass without weak references
-            return {}
-        entry = _CSR_CACHE[key] = (ref, {})
-    return entry[1]
+    if entry is None or entry.ref() is not adj:
+        entry = _CSR_CACHE[key] = _CsrCacheEntry(weakref.ref(adj, lambda _, key=key: _CSR_CACHE.pop(key, None)))
+    return entry
 
 
 def symmetric_csr(adj: "SparseTensor", dtype: torch.dtype) -> Optional[Tensor]:
     """The torch CSR tensor of a symmetric ``SparseTensor`` ``adj`` in ``dtype`` (sharing its
     row pointers and column indices), or ``None`` when ``adj`` is not symmetric. The symmetry
     check and the tensor are cached per ``adj`` and ``dtype``."""
-    per_dtype = _csr_cache_entry(adj)
-    if dtype not in per_dtype:
-        if any(d is not None for d in per_dtype.values()) or (not per_dtype and is_symmetric(adj)):
-            rowptr, col, value = adj.storage.rowptr(), adj.storage.col(), adj.storage.value()
-            value = torch.ones(col.numel(), dtype=dtype, device=col.device) if value is None else value.to(dtype)
-            with warnings.catch_warnings():  # torch's one-time "CSR support is in beta" notice
-                warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-                per_dtype[dtype] = torch.sparse_csr_tensor(rowptr, col, value.detach(), adj.sizes(),
-                                                           check_invariants=False)
-        else:
-            per_dtype[dtype] = None
-    return per_dtype[dtype]
+    entry = _csr_cache_entry(adj)
+    if entry.symmetric is None:
+        entry.symmetric = is_symmetric(adj)
+    if not entry.symmetric:
+        return None
+    if dtype not in entry.csr:
+        rowptr, col, value = adj.storage.rowptr(), adj.storage.col(), adj.storage.value()
+        value = torch.ones(col.numel(), dtype=dtype, device=col.device) if value is None else value.to(dtype)
+        with warnings.catch_warnings():  # torch's one-time "CSR support is in beta" notice
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            entry.csr[dtype] = torch.sparse_csr_tensor(rowptr, col, value.detach(), adj.sizes(),
+                                                       check_invariants=False)
+    return entry.csr[dtype]
 
 
 def is_symmetric(adj: "SparseTensor") -> bool:

@@ -376,7 +376,8 @@ class NeuNcut(torch.nn.Module):
                 training, ``"random"`` for mini-batch, distributed or ``warm_start`` fits
                 (the eigenvectors and :math:`k`-means over all nodes are the cost mini-batches
                 avoid: on an ogbn-products-sized graph the spectral start raised NMI from 0.866
-                to 0.918 but took 824 s and 17.8 GiB, against 656 s and 10 GiB; see the README). Measured over 5 seeds (``benchmarks/quality.py``): Cora NMI 0.49 -> 0.54,
+                to 0.918 but took 824 s and 17.8 GiB, against 656 s and 10 GiB; see the README).
+                Measured over 5 seeds (``benchmarks/quality.py``): Cora NMI 0.49 -> 0.54,
                 CiteSeer 0.27 -> 0.41, and on CiteSeer a much lower final loss (the random starts
                 end in worse local minima). (default: ``"auto"``)
             batch_size (int, optional): Seed nodes per mini-batch; ``None`` trains full-batch.

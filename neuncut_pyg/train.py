@@ -89,8 +89,9 @@ def to_sparse_adjacency(
 
     Every ``Adj`` form is accepted (index tensor with optional weights, ``SparseTensor``, torch
     sparse tensor) and checked by :func:`~neuncut_pyg.adjacency.as_coo`. The result stores
-    ``W[i, j]`` at ``(row=i, col=j)``; its CSR layout and the CSC layout used by the backward
-    pass of ``W @ S`` are built here, once.
+    ``W[i, j]`` at ``(row=i, col=j)``; its CSR layout and its CSC permutation (which the
+    symmetry check of :func:`~neuncut_pyg.adjacency.symmetric_csr` and the backward pass of
+    ``W @ S`` on directed graphs use) are built here, once.
 
     Raises:
         ValueError: on a malformed shape, out-of-range index, or NaN/inf/negative weight.
