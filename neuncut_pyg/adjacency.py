@@ -134,8 +134,8 @@ def spmm(adj: Adj, row: Tensor, col: Tensor, weight: Tensor, x: Tensor) -> Tenso
     r"""Computes :math:`\mathbf{W}\mathbf{X}` in :math:`O(Ek)` time and :math:`O(E + Nk)` memory.
 
     A ``SparseTensor`` is multiplied as it is, so its cached layouts are reused across calls: the
-    fast path for repeated training steps. A symmetric one with constant weights (every
-    undirected graph PyG stores) goes through :func:`symmetric_csr`'s torch CSR tensor, whose
+    fast path for repeated training steps. A symmetric one whose weights need no gradient
+    (every undirected graph PyG stores) goes through :func:`symmetric_csr`'s torch CSR tensor, whose
     product is several times faster than ``torch_sparse``'s on CPU (0.04 s against 0.18 s for
     :math:`\mathbf{W}\mathbf{S}` with 2.3M edges and :math:`k = 40` on 2 cores), and whose
     backward pass is the same product, :math:`\mathbf{W}^{\top} = \mathbf{W}`. Other forms go
