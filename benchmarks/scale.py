@@ -113,7 +113,7 @@ def neuncut_runner(data, k: int, args) -> Callable[[], np.ndarray]:
 
 def describe(args) -> str:
     mode = "full batch" if args.batch_size is None else f"batches of {args.batch_size}, fan-out {args.num_neighbors or 10}"
-    extra = f", {args.propagation_steps} propagation steps" if args.encoder == "mlp" else ""
+    extra = f", propagation steps {args.propagation_steps}" if args.encoder == "mlp" else ""
     return (f"NeuNcut ({args.encoder}{extra}, dropout {args.dropout:g}, {args.epochs} epochs, {mode}, lr {args.lr:g}, "
             f"n_init {args.n_init}, init {args.init})")
 
@@ -212,6 +212,10 @@ def plot(results: List[Tuple[str, List[Dict[str, object]]]], path: Path) -> None
     plt.close(fig)
 
 
+def _steps(text: str):
+    return text if text == "auto" else int(text)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="*", default=["arxiv"], choices=sorted(SIZES))
@@ -220,7 +224,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="feature noise sigma (features carry little alone above ~sqrt(F))")
     parser.add_argument("--encoder", default="mlp", choices=["mlp", "gcn", "sage"])
     parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--propagation-steps", type=int, default=2)
+    parser.add_argument("--propagation-steps", type=_steps, default="auto",
+                        help="the MLP's propagation depth, or 'auto': the spectral start's (default: auto)")
     parser.add_argument("--dropout", type=float, default=0.0,
                         help="NeuNcut's dropout (default 0 here: on CPU torch's dropout mask costs 0.4 s "
                              "of a 0.5 s full-batch epoch at arxiv size)")

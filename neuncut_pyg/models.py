@@ -28,7 +28,7 @@ from torch_geometric.nn.resolver import activation_resolver
 from torch_sparse import SparseTensor
 
 from neuncut_pyg.adjacency import Adj, as_coo, is_sparse_tensor
-from neuncut_pyg.baselines import smoothed_feature_clustering
+from neuncut_pyg.baselines import SmoothedFeatureClustering, smoothed_feature_clustering
 from neuncut_pyg.gamma import auto_gamma
 from neuncut_pyg.loss import ncut_statistics, relaxed_ncut_loss, validate_gamma
 from neuncut_pyg.propagation import propagate_features
@@ -66,6 +66,14 @@ _INIT_LR = 1e-2
 # on Cora and CiteSeer (seeds 0-2), and k-means is most of the start's cost on large graphs
 # (169k nodes, k = 40: 20 s a depth with 3 restarts, 68 s with 10); 1 picked a poor depth on Cora.
 _INIT_KMEANS_RESTARTS = 3
+# Above this many nodes the start tries the depths of its grid only, without the refinement
+# between them: on an ogbn-arxiv-sized planted graph the refinement doubled the start's cost and
+# chose the same depth; on Cora it found depth 7 (NMI 0.548) next to the grid's 8 (0.538).
+_INIT_REFINE_MAX_NODES = 50_000
+# Nodes per cross-entropy step when an MLP is fitted to the start on a larger graph.
+_INIT_BATCH_NODES = 20_000
+# Standard deviations at or below this leave a column of the MLP's input unscaled.
+_MIN_INPUT_SCALE = 1e-12
 
 
 class NeuNcut(torch.nn.Module):
@@ -149,8 +157,13 @@ class NeuNcut(torch.nn.Module):
         encoder_out_channels (int, optional): For a custom ``encoder`` only: the width of its
             output, to be followed by the activation, dropout and a linear head to ``k``.
             (default: ``None``: the encoder returns logits)
-        propagation_steps (int, optional): For ``encoder="mlp"`` only: the :math:`K` of
-            :math:`\hat{\mathbf{A}}^K\mathbf{X}`. (default: ``2``, as SGC)
+        propagation_steps (int or str, optional): For ``encoder="mlp"`` only: the :math:`K` of
+            :math:`\hat{\mathbf{A}}^K\mathbf{X}`, or ``"auto"``: the depth the spectral start
+            of :meth:`fit` chose by modularity (whose smoothed features are then reused), or
+            ``2`` (as SGC) when the fit starts at random. :meth:`fit` also standardizes the
+            propagated features with their column means and deviations on the training graph
+            (kept, like the depth, with the parameters and applied to every graph the model
+            sees later); the fitted depth is ``propagation_steps_``. (default: ``"auto"``)
         **encoder_kwargs: Passed to the built-in encoder (e.g. ``norm="batch_norm"``,
             ``aggr="max"`` for ``"sage"``).
 
@@ -190,8 +203,9 @@ class NeuNcut(torch.nn.Module):
             raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
         if gamma != "auto":
             validate_gamma(gamma)
-        if propagation_steps is not None and (not _is_int(propagation_steps) or propagation_steps < 0):
-            raise ValueError(f"propagation_steps must be an integer >= 0, got {propagation_steps!r}")
+        if propagation_steps is not None and propagation_steps != "auto" and (
+                not _is_int(propagation_steps) or propagation_steps < 0):
+            raise ValueError(f"propagation_steps must be 'auto' or an integer >= 0, got {propagation_steps!r}")
         if propagation_steps is not None and encoder != "mlp":
             raise ValueError("propagation_steps is an option of encoder='mlp' (features propagated "
                              "over the graph before the MLP); GNN encoders propagate in their layers")
@@ -202,8 +216,15 @@ class NeuNcut(torch.nn.Module):
         self.num_layers = int(num_layers)
         self.dropout = float(dropout)
         self.gamma: Union[float, str] = gamma if gamma == "auto" else float(gamma)
-        self.propagation_steps = (_DEFAULT_PROPAGATION_STEPS if propagation_steps is None else int(propagation_steps)) \
-            if encoder == "mlp" else 0
+        self.propagation_steps: Union[int, str] = 0
+        if encoder == "mlp":
+            self.propagation_steps = "auto" if propagation_steps in (None, "auto") else int(propagation_steps)
+            # Fitted state of the MLP's input, saved with the parameters (state_dict): the
+            # propagation depth in use and the standardization of the propagated features.
+            initial_steps = _DEFAULT_PROPAGATION_STEPS if self.propagation_steps == "auto" else self.propagation_steps
+            self.register_buffer("_input_steps", torch.tensor(initial_steps))
+            self.register_buffer("_input_shift", torch.zeros(in_channels, dtype=torch.float64))
+            self.register_buffer("_input_scale", torch.ones(in_channels, dtype=torch.float64))
         self.act = activation_resolver(act) if act is not None else None
 
         if isinstance(encoder, str):
@@ -262,7 +283,8 @@ class NeuNcut(torch.nn.Module):
         return self.encoder_name in _ENCODERS
 
     def reset_parameters(self) -> None:
-        r"""Resets all learnable parameters of the module."""
+        r"""Resets all learnable parameters of the module (an ``"mlp"`` encoder's fitted input
+        depth and standardization are statistics of the training graph and stay)."""
         reset(self.encoder)
         if self.head is not None:
             self.head.reset_parameters()
@@ -447,59 +469,6 @@ class NeuNcut(torch.nn.Module):
 
         adj = to_sparse_adjacency(graph, edge_weight, num_nodes=num_nodes)
         self.gamma_ = auto_gamma(self.num_clusters, adj, num_nodes=num_nodes) if self.gamma == "auto" else self.gamma
-        if batch_size is None:
-            x_in, encoder_graph, encoder_weight = self._prepare(x, graph, edge_weight, adj=adj)
-            model = _OnPreparedGraph(self, encoder_weight)
-
-            def train_one_run(desc: str) -> TrainHistory:
-                return train_full_batch(model, x_in, adj, epochs=epochs, lr=lr, weight_decay=weight_decay,
-                                        gamma=self.gamma_, encoder_adj=encoder_graph, progress=progress, desc=desc)
-
-            def final_memberships() -> Tensor:
-                return model(x_in, encoder_graph)
-
-            def distill_batches(target: Tensor) -> Iterator[Tuple[Tensor, Tensor]]:
-                while True:
-                    yield model(x_in, encoder_graph), target
-        else:
-            from torch_geometric.loader import NeighborLoader
-
-            # Batches carry raw features (propagated ones for "mlp"); GNN layers get each batch's
-            # subgraph, normalized with the full graph's degrees (see _batch_graph).
-            x_in = self._propagate(x, adj) if self.encoder_name == "mlp" else x
-            sampled = self._sampling_data(x_in, graph, edge_weight, num_nodes)
-            on_batch = _OnBatch(self)
-            # wrap() gives the module to train in each run: distributed, DDP is built once and each
-            # later run starts from rank 0's parameters, copied to every rank.
-            wrap, estimate, reduce = (lambda: on_batch), (lambda s, batch: batch_estimate(s, batch, num_nodes)), None
-            if distributed:
-                loader, estimate, reduce, wrap = dist_utils.mini_batch_setup(
-                    on_batch, sampled, num_neighbors=num_neighbors, batch_size=batch_size, seed=seed)
-                progress = progress and dist_utils.is_main_process()
-            else:
-                loader = NeighborLoader(sampled, num_neighbors=num_neighbors, batch_size=min(batch_size, num_nodes),
-                                        shuffle=True)
-
-            # Inference sees whole neighbourhoods over the hops the encoder reads (all but the loss's).
-            inference_hops = None if self.builtin_encoder else [-1] * max(1, len(num_neighbors) - 1)
-
-            def final_memberships() -> Tensor:
-                return self._proba_in_batches(sampled, batch_size, inference_hops)
-
-            def distill_batches(target: Tensor) -> Iterator[Tuple[Tensor, Tensor]]:
-                while True:
-                    for batch in loader:
-                        seeds = batch.n_id[: batch.batch_size]
-                        yield on_batch(batch)[: batch.batch_size], target[seeds]
-
-            def train_one_run(desc: str) -> TrainHistory:
-                return train_mini_batch(
-                    wrap(), loader, estimate, reduce_statistics=reduce,
-                    epochs=epochs, lr=lr, weight_decay=weight_decay, gamma=self.gamma_,
-                    statistics=statistics, full_statistics=lambda: ncut_statistics(final_memberships(), adj),
-                    progress=progress, desc=desc,
-                )
-
         best_state: Optional[Dict[str, Tensor]] = None
         best_history: Optional[TrainHistory] = None
         best_labels: Optional[Tensor] = None
@@ -508,18 +477,79 @@ class NeuNcut(torch.nn.Module):
         with torch.random.fork_rng(devices=_devices_of(x), enabled=seed is not None):
             if seed is not None:
                 torch.manual_seed(seed)
+            start_features: Optional[Tensor] = None
             if init == "spectral":
-                with warnings.catch_warnings():
-                    # Smoothing can leave fewer than k distinct feature directions (a regular
-                    # graph, constant features): k-means then warns of fewer clusters. The
-                    # start may have fewer clusters; the Ncut training splits them.
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    # On the fit's own SparseTensor (weights included): a second copy of the
-                    # graph would cost GBs at ogbn-products size.
-                    self.init_clustering_ = smoothed_feature_clustering(
-                        x, adj, self.num_clusters, n_init=_INIT_KMEANS_RESTARTS,
-                        seed=int(torch.randint(0, 2**31 - 1, ())))
+                self.init_clustering_, start_features = self._spectral_start(x, adj)
                 target = torch.from_numpy(self.init_clustering_.labels).to(x.device)
+            # encoder="mlp" reads features propagated once per fit; the start's, when it chose
+            # the same depth.
+            mlp_input = self._mlp_input(x, adj, start_features, refit=not warm_start) \
+                if self.encoder_name == "mlp" else None
+            del start_features
+            if batch_size is None:
+                if mlp_input is None:
+                    x_in, encoder_graph, encoder_weight = self._prepare(x, graph, edge_weight, adj=adj)
+                else:
+                    x_in, encoder_graph, encoder_weight = mlp_input, None, None
+                model = _OnPreparedGraph(self, encoder_weight)
+
+                def train_one_run(desc: str) -> TrainHistory:
+                    return train_full_batch(model, x_in, adj, epochs=epochs, lr=lr, weight_decay=weight_decay,
+                                            gamma=self.gamma_, encoder_adj=encoder_graph, progress=progress,
+                                            desc=desc)
+
+                def final_memberships() -> Tensor:
+                    return model(x_in, encoder_graph)
+
+                def distill_batches(target: Tensor) -> Iterator[Tuple[Tensor, Tensor]]:
+                    while True:
+                        if mlp_input is not None and num_nodes > _INIT_BATCH_NODES:
+                            # Cross-entropy is a sum over nodes and an MLP maps rows on their
+                            # own: a random sample per step fits the partition as well, at a
+                            # fraction of a full pass.
+                            rows = torch.randint(0, num_nodes, (_INIT_BATCH_NODES,), device=x_in.device)
+                            yield model(x_in[rows], None), target[rows]
+                        else:
+                            yield model(x_in, encoder_graph), target
+            else:
+                from torch_geometric.loader import NeighborLoader
+
+                # Batches carry raw features (propagated ones for "mlp"); GNN layers get each
+                # batch's subgraph, normalized with the full graph's degrees (see _batch_graph).
+                x_in = x if mlp_input is None else mlp_input
+                sampled = self._sampling_data(x_in, graph, edge_weight, num_nodes)
+                on_batch = _OnBatch(self)
+                # wrap() gives the module to train in each run: distributed, DDP is built once and
+                # each later run starts from rank 0's parameters, copied to every rank.
+                wrap, estimate, reduce = (lambda: on_batch), (lambda s, batch: batch_estimate(s, batch, num_nodes)), None
+                if distributed:
+                    loader, estimate, reduce, wrap = dist_utils.mini_batch_setup(
+                        on_batch, sampled, num_neighbors=num_neighbors, batch_size=batch_size, seed=seed)
+                    progress = progress and dist_utils.is_main_process()
+                else:
+                    loader = NeighborLoader(sampled, num_neighbors=num_neighbors, batch_size=min(batch_size, num_nodes),
+                                            shuffle=True)
+
+                # Inference sees whole neighbourhoods over the hops the encoder reads (all but the loss's).
+                inference_hops = None if self.builtin_encoder else [-1] * max(1, len(num_neighbors) - 1)
+
+                def final_memberships() -> Tensor:
+                    return self._proba_in_batches(sampled, batch_size, inference_hops)
+
+                def distill_batches(target: Tensor) -> Iterator[Tuple[Tensor, Tensor]]:
+                    while True:
+                        for batch in loader:
+                            seeds = batch.n_id[: batch.batch_size]
+                            yield on_batch(batch)[: batch.batch_size], target[seeds]
+
+                def train_one_run(desc: str) -> TrainHistory:
+                    return train_mini_batch(
+                        wrap(), loader, estimate, reduce_statistics=reduce,
+                        epochs=epochs, lr=lr, weight_decay=weight_decay, gamma=self.gamma_,
+                        statistics=statistics, full_statistics=lambda: ncut_statistics(final_memberships(), adj),
+                        progress=progress, desc=desc,
+                    )
+
             for run in range(n_init):
                 if not warm_start:
                     self.reset_parameters()
@@ -762,9 +792,71 @@ class NeuNcut(torch.nn.Module):
                              self._gcn_norm["add_self_loops"], dtype=_dtype_of(x))
         return self._prepare_features(x), adj_t, None
 
+    def _spectral_start(self, x: Tensor, adj: SparseTensor) -> Tuple[SmoothedFeatureClustering, Optional[Tensor]]:
+        """The partition ``init="spectral"`` starts from, and its smoothed features when
+        ``encoder="mlp"`` may read them (``None`` otherwise)."""
+        with warnings.catch_warnings():
+            # Smoothing can leave fewer than k distinct feature directions (a regular graph,
+            # constant features): k-means then warns of fewer clusters. The start may have fewer
+            # clusters; the Ncut training splits them.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            # On the fit's own SparseTensor (weights included): a second copy of the graph
+            # would cost GBs at ogbn-products size.
+            start, features = smoothed_feature_clustering(
+                x, adj, self.num_clusters, n_init=_INIT_KMEANS_RESTARTS, seed=int(torch.randint(0, 2**31 - 1, ())),
+                refine=x.size(0) <= _INIT_REFINE_MAX_NODES, return_features=True)
+        return start, (features if self.encoder_name == "mlp" else None)
+
+    @property
+    def propagation_steps_(self) -> int:
+        """``encoder="mlp"``: the depth :math:`K` its input is propagated to, the fitted one for
+        ``propagation_steps="auto"`` (``2`` before a fit)."""
+        if self.encoder_name != "mlp":
+            raise AttributeError("propagation_steps_ is an attribute of encoder='mlp' models")
+        return int(self._input_steps)
+
+    def _mlp_input(self, x: Tensor, adj: SparseTensor, start_features: Optional[Tensor], *, refit: bool) -> Tensor:
+        """The ``"mlp"`` encoder's input in a fit: with ``refit``, its depth (``"auto"``: the
+        spectral start's) and standardization are fitted to this graph first."""
+        if refit:
+            steps = self.propagation_steps
+            if steps == "auto":
+                steps = self.init_clustering_.steps if self.init_clustering_ is not None else _DEFAULT_PROPAGATION_STEPS
+            self._input_steps.fill_(steps)
+        steps = int(self._input_steps)
+        reuse = start_features is not None and self.init_clustering_.steps == steps
+        features = start_features if reuse else propagate_features(x, adj, steps=steps)
+        if refit:
+            self._input_shift.zero_()
+            self._input_scale.fill_(1.0)
+            features = self._standardize(features, in_place=steps > 0)  # rows to unit length
+            shift, scale = _column_moments(features)
+            scale[~(scale > _MIN_INPUT_SCALE)] = 1.0  # constant columns carry nothing: left as they are
+            self._input_shift.copy_(shift)
+            self._input_scale.copy_(scale)
+            return features.sub_(shift.to(features.dtype)).div_(scale.to(features.dtype))
+        return self._standardize(features, in_place=steps > 0)  # zero steps may be x itself
+
+    def _standardize(self, features: Tensor, *, in_place: bool) -> Tensor:
+        """``(features - shift) / scale`` with the statistics fitted to the training graph's
+        propagated features: after :math:`K` steps, every column is close to a multiple of the
+        graph's dominant eigenvector plus small cluster-specific deviations, and an MLP at Adam's
+        step sizes learns little from inputs on that scale (on an ogbn-arxiv-sized graph at
+        :math:`K = 8`, cross-entropy to the start partition stalled at 2.97 unstandardized, 1.21
+        standardized)."""
+        shift, scale = self._input_shift.to(features.dtype), self._input_scale.to(features.dtype)
+        norms = features.norm(dim=1, keepdim=True)
+        norms[norms == 0] = 1.0
+        if in_place:
+            return features.div_(norms).sub_(shift).div_(scale)
+        return (features / norms - shift) / scale
+
     def _propagate(self, x: Tensor, adj: SparseTensor) -> Tensor:
-        """The ``"mlp"`` encoder's input: :func:`propagate_features` over the affinity."""
-        return propagate_features(x, adj, steps=self.propagation_steps)
+        """The ``"mlp"`` encoder's input: :func:`propagate_features` over the affinity to the
+        fitted depth, standardized with the training graph's statistics."""
+        steps = int(self._input_steps)
+        # Zero steps may hand back x itself, which must not be modified.
+        return self._standardize(propagate_features(x, adj, steps=steps), in_place=steps > 0)
 
     def _prepare_features(self, x: Tensor) -> Tensor:
         """Bag-of-words features as a CSR matrix for a GCN encoder (see _SPARSE_FEATURE_DENSITY)."""
@@ -780,7 +872,7 @@ class NeuNcut(torch.nn.Module):
         encoder = self.encoder_name.upper() if self.builtin_encoder else self.encoder_name
         shape = f", hidden_channels={self.hidden_channels}, num_layers={self.num_layers}" if self.builtin_encoder else ""
         if self.encoder_name == "mlp":
-            shape += f", propagation_steps={self.propagation_steps}"
+            shape += f", propagation_steps={self.propagation_steps!r}"
         return (
             f"{self.__class__.__name__}({self.in_channels}, num_clusters={self.num_clusters}, "
             f"encoder={encoder}{shape}, gamma={self.gamma})"
@@ -847,6 +939,22 @@ def _resolve_init(init: str, *, batch_size: Optional[int], distributed: bool, wa
                          "one process (fit(init='spectral', epochs=...)) and continue distributed with "
                          "warm_start=True")
     return init
+
+
+def _column_moments(features: Tensor, chunk: int = 65536) -> Tuple[Tensor, Tensor]:
+    """Column means and standard deviations ``[F]`` in float64, accumulated over row chunks: sums
+    over millions of rows lose digits in float32, and a float64 copy of the whole matrix would
+    cost GBs at ogbn-products size."""
+    total = torch.zeros(features.size(1), dtype=torch.float64, device=features.device)
+    squares = torch.zeros_like(total)
+    for rows in features.split(chunk):
+        rows = rows.to(torch.float64)
+        total += rows.sum(dim=0)
+        squares += (rows * rows).sum(dim=0)
+    n = features.size(0)
+    mean = total / n
+    var = (squares / n - mean * mean).clamp_min(0.0) * (n / max(n - 1, 1))
+    return mean, var.sqrt()
 
 
 def _dtype_of(x: Tensor) -> torch.dtype:
