@@ -29,7 +29,9 @@ from neuncut_pyg.models import NeuNcut
 __all__ = ["CHECKPOINT_FORMAT_VERSION", "CHECKPOINT_FILE", "CheckpointError", "save_checkpoint", "load_checkpoint"]
 
 #: Version of the checkpoint layout; bumped whenever the stored fields change meaning.
-CHECKPOINT_FORMAT_VERSION: int = 1
+#: 2: ``encoder="mlp"`` models carry their fitted input depth and standardization as buffers
+#: of the ``state_dict`` (version-1 MLPs read unstandardized features).
+CHECKPOINT_FORMAT_VERSION: int = 2
 
 #: Name of the file that holds the weights inside a checkpoint directory.
 CHECKPOINT_FILE: str = "checkpoint.pt"
