@@ -12,7 +12,8 @@ every node in batches, and prints:
 - graph scores: modularity, conductance, normalized cut;
 - wall time of training + assignment, and the process's peak resident memory.
 
-The default encoder is ``"mlp"`` over features propagated twice over the graph: an MLP needs no
+The default encoder is ``"mlp"`` over features propagated over the graph (twice from a random
+start; with ``--init spectral``, to the depth the start chose): an MLP needs no
 neighbourhood to compute a node's memberships, so a batch costs the MLP on the seeds and their
 sampled neighbours, and the loss gets the seeds' neighbour sums from the one sampled hop.
 ``--encoder gcn`` / ``sage`` train PyG's GNNs on sampled subgraphs instead.

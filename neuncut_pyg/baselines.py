@@ -394,8 +394,9 @@ def smoothed_feature_clustering(
     :math:`k`-means restarts of each depth run on a random sample of that many embedded rows and
     every node goes to its nearest centre, which is enough to score the depth; the chosen depth
     then gets up to 20 Lloyd iterations over all rows from its centres. On an ogbn-arxiv-sized
-    planted graph (169k nodes, 40 communities) the sample costs modularity 0.381 against 0.389
-    and NMI 0.635 against 0.640 of full restarts, at a fraction of their cost.
+    planted graph (169k nodes, 40 communities, the grid without refinement, 3 restarts) this took
+    13.8 s against 33.4 s for restarts over all rows, and its partition was no worse (modularity
+    0.397 against 0.383, NMI 0.646 against 0.642).
 
     Args:
         x (torch.Tensor): Node features ``[N, F]`` (dense or sparse).
