@@ -23,6 +23,7 @@ Usage::
 
     python examples/ogbn.py --name ogbn-arxiv                       # data root: $NEUNCUT_DATA or datasets/
     python examples/ogbn.py --name ogbn-products --batch-size 8192 --epochs 5
+    python examples/ogbn.py --name ogbn-products --batch-size 0 --epochs 5  # full batch, spectral start
     python examples/ogbn.py --name ogbn-arxiv --root /data/ogb --spectral --plot arxiv.png
 
 Without the files and without network it exits with status 1 and lists the files expected.
@@ -65,7 +66,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--lr", type=float, default=1e-2)
-    parser.add_argument("--batch-size", type=int, default=4096, help="seed nodes per mini-batch")
+    parser.add_argument("--batch-size", type=int, default=4096,
+                        help="seed nodes per mini-batch; 0 trains full-batch, where --init auto starts from the "
+                             "spectral clustering of smoothed features (the fastest recipe with the MLP encoder "
+                             "when the graph fits in memory; see the README's scale tables)")
     parser.add_argument("--num-neighbors", type=int, nargs="+", default=None,
                         help="neighbours sampled per hop (default: NeuNcut.fit's: 10 per hop)")
     parser.add_argument("--n-init", type=int, default=1)
@@ -77,9 +81,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--plot", type=Path, default=None, metavar="PATH", help="PNG: loss curve and cluster sizes")
     parser.add_argument("--progress", action="store_true", help="tqdm progress bars")
     args = parser.parse_args(argv)
-    for name in ("hidden", "epochs", "batch_size", "n_init"):
+    for name in ("hidden", "epochs", "n_init"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.batch_size < 0:
+        parser.error("--batch-size must be >= 1, or 0 for full batch")
+    if args.batch_size == 0 and args.num_neighbors is not None:
+        parser.error("--num-neighbors samples mini-batches: it needs --batch-size >= 1")
     if args.k is not None and args.k < 2:
         parser.error("--k must be >= 2")
     return args
@@ -155,7 +163,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     # fit_predict: the labels of the fit's final pass over all nodes (what predict would give,
     # without propagating the features over the graph a second time).
     labels = model.fit_predict(data, epochs=args.epochs, lr=args.lr, n_init=args.n_init, seed=args.seed,
-                               batch_size=args.batch_size, num_neighbors=args.num_neighbors,
+                               batch_size=args.batch_size or None, num_neighbors=args.num_neighbors,
                                init=args.init, progress=args.progress)
     rows = {f"NeuNcut ({args.encoder})": score(labels, data, time.perf_counter() - start)}
     print(f"  {model}, gamma_ = {model.gamma_:.1f}, {int(labels.unique().numel())} non-empty clusters; "

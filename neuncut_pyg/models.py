@@ -67,8 +67,9 @@ _INIT_LR = 1e-2
 # (169k nodes, k = 40: 20 s a depth with 3 restarts, 68 s with 10); 1 picked a poor depth on Cora.
 _INIT_KMEANS_RESTARTS = 3
 # Above this many nodes the start tries the depths of its grid only, without the refinement
-# between them: on an ogbn-arxiv-sized planted graph the refinement doubled the start's cost and
-# chose the same depth; on Cora it found depth 7 (NMI 0.548) next to the grid's 8 (0.538).
+# between them: on an ogbn-arxiv-sized planted graph the refinement nearly doubled the start's
+# cost (27.5 s vs 15.5 s) and chose the same depth; on Cora it found depth 7 (NMI 0.548) next
+# to the grid's 8 (0.538).
 _INIT_REFINE_MAX_NODES = 50_000
 # Nodes per cross-entropy step when an MLP is fitted to the start on a larger graph.
 _INIT_BATCH_NODES = 20_000
@@ -393,12 +394,17 @@ class NeuNcut(torch.nn.Module):
                 (:func:`~neuncut_pyg.baselines.smoothed_feature_clustering`, computed once per
                 fit and shared by the ``n_init`` runs, which differ in their parameters), for
                 ``30`` Adam steps at ``lr=1e-2``
-                (:func:`~neuncut_pyg.train.train_to_partition`); the relaxed Ncut is then
-                minimized from there as usual. ``"auto"``: ``"spectral"`` for full-batch
-                training, ``"random"`` for mini-batch, distributed or ``warm_start`` fits
-                (the eigenvectors and :math:`k`-means over all nodes are the cost mini-batches
-                avoid: on an ogbn-products-sized graph the spectral start raised NMI from 0.866
-                to 0.918 but took 824 s and 17.8 GiB, against 656 s and 10 GiB; see the README).
+                (:func:`~neuncut_pyg.train.train_to_partition`; an ``"mlp"`` encoder on more
+                than 20,000 nodes sees 20,000 random nodes per step); the relaxed Ncut is then
+                minimized from there as usual. Above 50,000 nodes the start tries only its grid
+                of depths, without the refinement between them. ``"auto"``: ``"spectral"`` for
+                full-batch training, ``"random"`` for mini-batch, distributed or ``warm_start``
+                fits (the start works on all nodes at once, which mini-batches avoid: on an
+                ogbn-products-sized graph, mini-batches from the spectral start took 824 s and
+                17.8 GiB against 656 s and 10 GiB from a random start). At that size the
+                fastest recipe is full batch with ``encoder="mlp"`` and the spectral start,
+                whose smoothed features the MLP then reads: 463 s, 11.3 GiB, NMI 0.937, against
+                spectral clustering's 475 s and 0.930 (see the README).
                 Measured over 5 seeds (``benchmarks/quality.py``): Cora NMI 0.49 -> 0.54,
                 CiteSeer 0.27 -> 0.41, and on CiteSeer a much lower final loss (the random starts
                 end in worse local minima). (default: ``"auto"``)

@@ -59,6 +59,29 @@ def test_init_option_reaches_the_fit(ogbn, tmp_path, capsys, monkeypatch):
     capsys.readouterr()
 
 
+def test_batch_size_zero_trains_full_batch_from_the_spectral_start(ogbn, tmp_path, capsys, monkeypatch):
+    from neuncut_pyg import NeuNcut
+
+    write_csv_layout(tmp_path / "ogbn_arxiv", make_tiny_graph(num_nodes=60, num_edges=150), "time", with_year=True)
+    calls = []
+    original = NeuNcut.fit
+
+    def spy(self, *args, **kwargs):
+        model = original(self, *args, **kwargs)
+        calls.append((kwargs["batch_size"], model.init_))
+        return model
+
+    monkeypatch.setattr(NeuNcut, "fit", spy)
+    assert ogbn.main(["--name", "ogbn-arxiv", "--root", str(tmp_path), "--epochs", "1", "--batch-size", "0",
+                      "--hidden", "8"]) == 0
+    (batch_size, init), = calls
+    assert batch_size is None and init == "spectral"
+    for bad in (["--batch-size", "-1"], ["--batch-size", "0", "--num-neighbors", "5"]):
+        with pytest.raises(SystemExit):
+            ogbn.main(["--name", "ogbn-arxiv", "--root", str(tmp_path)] + bad)
+    capsys.readouterr()
+
+
 def test_scores_use_labelled_nodes_only(ogbn):
     import torch
     from torch_geometric.data import Data
