@@ -39,27 +39,9 @@ def test_trains_in_mini_batches_and_reports_every_score(ogbn, tmp_path, capsys, 
     assert plot.stat().st_size > 0
 
 
-def test_init_option_reaches_the_fit(ogbn, tmp_path, capsys, monkeypatch):
-    from neuncut_pyg import NeuNcut
-
-    write_csv_layout(tmp_path / "ogbn_arxiv", make_tiny_graph(num_nodes=60, num_edges=150), "time", with_year=True)
-    starts = []
-    original = NeuNcut.fit
-
-    def spy(self, *args, **kwargs):
-        model = original(self, *args, **kwargs)
-        starts.append(model.init_)
-        return model
-
-    monkeypatch.setattr(NeuNcut, "fit", spy)
-    for init, used in (("auto", "random"), ("spectral", "spectral")):
-        assert ogbn.main(["--name", "ogbn-arxiv", "--root", str(tmp_path), "--epochs", "1", "--batch-size", "16",
-                          "--hidden", "8", "--init", init]) == 0
-        assert starts[-1] == used
-    capsys.readouterr()
-
-
-def test_batch_size_zero_trains_full_batch_from_the_spectral_start(ogbn, tmp_path, capsys, monkeypatch):
+@pytest.fixture
+def fits(tmp_path, monkeypatch):
+    """Writes the tiny arxiv layout under tmp_path; records (batch_size, init_) of every fit."""
     from neuncut_pyg import NeuNcut
 
     write_csv_layout(tmp_path / "ogbn_arxiv", make_tiny_graph(num_nodes=60, num_edges=150), "time", with_year=True)
@@ -72,10 +54,21 @@ def test_batch_size_zero_trains_full_batch_from_the_spectral_start(ogbn, tmp_pat
         return model
 
     monkeypatch.setattr(NeuNcut, "fit", spy)
+    return calls
+
+
+def test_init_option_reaches_the_fit(ogbn, tmp_path, capsys, fits):
+    for init, used in (("auto", "random"), ("spectral", "spectral")):
+        assert ogbn.main(["--name", "ogbn-arxiv", "--root", str(tmp_path), "--epochs", "1", "--batch-size", "16",
+                          "--hidden", "8", "--init", init]) == 0
+        assert fits[-1] == (16, used)
+    capsys.readouterr()
+
+
+def test_batch_size_zero_trains_full_batch_from_the_spectral_start(ogbn, tmp_path, capsys, fits):
     assert ogbn.main(["--name", "ogbn-arxiv", "--root", str(tmp_path), "--epochs", "1", "--batch-size", "0",
                       "--hidden", "8"]) == 0
-    (batch_size, init), = calls
-    assert batch_size is None and init == "spectral"
+    assert fits == [(None, "spectral")]
     for bad in (["--batch-size", "-1"], ["--batch-size", "0", "--num-neighbors", "5"]):
         with pytest.raises(SystemExit):
             ogbn.main(["--name", "ogbn-arxiv", "--root", str(tmp_path)] + bad)
