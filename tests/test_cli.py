@@ -108,11 +108,12 @@ def test_fit_evaluate_assign_on_an_edge_list(graph_files, tmp_path, capsys):
         assert assigned[new] == max(set(neighbours), key=neighbours.count)
 
 
-def test_fit_with_features_and_assign_requires_them(graph_files, tmp_path, capsys):
+@pytest.mark.parametrize("encoder", ["sage", "mlp"])  # mlp: its fitted depth and standardization travel too
+def test_fit_with_features_and_assign_requires_them(graph_files, tmp_path, capsys, encoder):
     root, data, ids, _ = graph_files
     out = tmp_path / "run"
     status, _, err = run_main(capsys, "fit", "--edges", root / "edges.csv", "--features", root / "features.csv",
-                              "--k", 3, "--encoder", "sage", "--out", out, *QUICK)
+                              "--k", 3, "--encoder", encoder, "--out", out, *QUICK)
     assert status == 0, err
     status, _, err = run_main(capsys, "assign", "--model", out, "--edges", root / "edges.csv", "--out", tmp_path / "a.csv")
     assert status == 2 and "give --features" in err
