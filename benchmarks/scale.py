@@ -19,7 +19,7 @@ average degree, with the least-squares fit ``seconds = a + b * edges`` and the l
 (1.0 is linear).
 
     python benchmarks/scale.py                          # arxiv size
-    python benchmarks/scale.py --sizes arxiv products   # products size takes ~30 min on 2 cores
+    python benchmarks/scale.py --sizes arxiv products   # products size takes ~16 min on 2 idle cores
     python benchmarks/scale.py --epoch-scaling --sizes  # only the epoch-cost table
 
 Writes ``scale.md`` (and ``scale.png`` with ``--plot``) into ``--out``.
