@@ -844,12 +844,14 @@ class NeuNcut(torch.nn.Module):
         return self._standardize(features, in_place=steps > 0)  # zero steps may be x itself
 
     def _standardize(self, features: Tensor, *, in_place: bool) -> Tensor:
-        """``(features - shift) / scale`` with the statistics fitted to the training graph's
-        propagated features: after :math:`K` steps, every column is close to a multiple of the
-        graph's dominant eigenvector plus small cluster-specific deviations, and an MLP at Adam's
-        step sizes learns little from inputs on that scale (on an ogbn-arxiv-sized graph at
-        :math:`K = 8`, cross-entropy to the start partition stalled at 2.97 unstandardized, 1.21
-        standardized)."""
+        """Rows scaled to unit length, then ``(rows - shift) / scale`` with the column statistics
+        fitted to the training graph's propagated features. After :math:`K` steps every column
+        is close to a multiple of the graph's dominant eigenvector (rows scale with
+        :math:`\sqrt{d_i}`) plus small cluster-specific deviations, and an MLP at Adam's step
+        sizes learns little from inputs on that scale. Fitting the start on an ogbn-arxiv-sized
+        graph at :math:`K = 8`: NMI 0.23 unscaled, 0.62 with standardized columns. On a
+        2,000-node planted graph at :math:`K = 13`: 0.43 with standardized columns, 0.95 with
+        unit rows first."""
         shift, scale = self._input_shift.to(features.dtype), self._input_scale.to(features.dtype)
         norms = features.norm(dim=1, keepdim=True)
         norms[norms == 0] = 1.0
