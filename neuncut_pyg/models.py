@@ -844,7 +844,7 @@ class NeuNcut(torch.nn.Module):
         return self._standardize(features, in_place=steps > 0)  # zero steps may be x itself
 
     def _standardize(self, features: Tensor, *, in_place: bool) -> Tensor:
-        """Rows scaled to unit length, then ``(rows - shift) / scale`` with the column statistics
+        r"""Rows scaled to unit length, then ``(rows - shift) / scale`` with the column statistics
         fitted to the training graph's propagated features. After :math:`K` steps every column
         is close to a multiple of the graph's dominant eigenvector (rows scale with
         :math:`\sqrt{d_i}`) plus small cluster-specific deviations, and an MLP at Adam's step
