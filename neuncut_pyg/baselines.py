@@ -205,12 +205,7 @@ def kmeans_features(
     Raises:
         ValueError: if ``x`` is not 2-D, empty or not finite, or on ``k < 2`` / ``k > N``.
     """
-    if isinstance(x, Tensor):
-        features = x.detach().cpu().to(torch.float64).numpy()
-    elif isinstance(x, np.ndarray):
-        features = np.asarray(x, dtype=np.float64)
-    else:
-        raise TypeError(f"x must be a torch.Tensor or a numpy.ndarray, got {type(x).__name__}")
+    features = np.asarray(_feature_rows(x), dtype=np.float64)
     if features.ndim != 2:
         raise ValueError(f"x must be a 2-D feature matrix [N, F], got shape {list(features.shape)}")
     if features.shape[0] == 0 or features.shape[1] == 0:
@@ -231,16 +226,6 @@ def _feature_rows(x: Union[Tensor, NDArray[np.floating]]) -> NDArray[np.floating
         return x.numpy() if x.dtype in (torch.float32, torch.float64) else x.to(torch.float64).numpy()
     if isinstance(x, np.ndarray):
         return x if x.dtype in (np.float32, np.float64) else np.asarray(x, dtype=np.float64)
-    raise TypeError(f"x must be a torch.Tensor or a numpy.ndarray, got {type(x).__name__}")
-
-
-def _feature_matrix(x: Union[Tensor, NDArray[np.floating]]) -> NDArray[np.float64]:
-    if isinstance(x, Tensor):
-        x = x.detach().cpu()
-        x = x.to_dense() if x.layout != torch.strided else x
-        return x.to(torch.float64).numpy()
-    if isinstance(x, np.ndarray):
-        return np.asarray(x, dtype=np.float64)
     raise TypeError(f"x must be a torch.Tensor or a numpy.ndarray, got {type(x).__name__}")
 
 

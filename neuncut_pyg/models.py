@@ -823,25 +823,22 @@ class NeuNcut(torch.nn.Module):
 
     def _mlp_input(self, x: Tensor, adj: SparseTensor, start_features: Optional[Tensor], *, refit: bool) -> Tensor:
         """The ``"mlp"`` encoder's input in a fit: with ``refit``, its depth (``"auto"``: the
-        spectral start's) and standardization are fitted to this graph first."""
-        if refit:
-            steps = self.propagation_steps
-            if steps == "auto":
-                steps = self.init_clustering_.steps if self.init_clustering_ is not None else _DEFAULT_PROPAGATION_STEPS
-            self._input_steps.fill_(steps)
-        steps = int(self._input_steps)
+        spectral start's, whose features ``start_features`` are then used) and its
+        standardization are fitted to this graph first."""
+        if not refit:  # warm start: the depth and statistics of the earlier fit
+            return self._propagate(x, adj)
+        steps = self.propagation_steps
+        if steps == "auto":
+            steps = self.init_clustering_.steps if self.init_clustering_ is not None else _DEFAULT_PROPAGATION_STEPS
+        self._input_steps.fill_(steps)
         reuse = start_features is not None and self.init_clustering_.steps == steps
         features = start_features if reuse else propagate_features(x, adj, steps=steps)
-        if refit:
-            self._input_shift.zero_()
-            self._input_scale.fill_(1.0)
-            features = self._standardize(features, in_place=steps > 0)  # rows to unit length
-            shift, scale = _column_moments(features)
-            scale[~(scale > _MIN_INPUT_SCALE)] = 1.0  # constant columns carry nothing: left as they are
-            self._input_shift.copy_(shift)
-            self._input_scale.copy_(scale)
-            return features.sub_(shift.to(features.dtype)).div_(scale.to(features.dtype))
-        return self._standardize(features, in_place=steps > 0)  # zero steps may be x itself
+        rows = _unit_rows(features, in_place=steps > 0)  # zero steps may be x itself
+        shift, scale = _column_moments(rows)
+        scale[~(scale > _MIN_INPUT_SCALE)] = 1.0  # constant columns carry nothing: left as they are
+        self._input_shift.copy_(shift)
+        self._input_scale.copy_(scale)
+        return self._shift_and_scale(rows)
 
     def _standardize(self, features: Tensor, *, in_place: bool) -> Tensor:
         r"""Rows scaled to unit length, then ``(rows - shift) / scale`` with the column statistics
@@ -852,12 +849,11 @@ class NeuNcut(torch.nn.Module):
         graph at :math:`K = 8`: NMI 0.23 unscaled, 0.62 with standardized columns. On a
         2,000-node planted graph at :math:`K = 13`: 0.43 with standardized columns, 0.95 with
         unit rows first."""
-        shift, scale = self._input_shift.to(features.dtype), self._input_scale.to(features.dtype)
-        norms = features.norm(dim=1, keepdim=True)
-        norms[norms == 0] = 1.0
-        if in_place:
-            return features.div_(norms).sub_(shift).div_(scale)
-        return (features / norms - shift) / scale
+        return self._shift_and_scale(_unit_rows(features, in_place=in_place))
+
+    def _shift_and_scale(self, rows: Tensor) -> Tensor:
+        """``(rows - shift) / scale``, in place on rows the caller owns."""
+        return rows.sub_(self._input_shift.to(rows.dtype)).div_(self._input_scale.to(rows.dtype))
 
     def _propagate(self, x: Tensor, adj: SparseTensor) -> Tensor:
         """The ``"mlp"`` encoder's input: :func:`propagate_features` over the affinity to the
@@ -947,6 +943,14 @@ def _resolve_init(init: str, *, batch_size: Optional[int], distributed: bool, wa
                          "one process (fit(init='spectral', epochs=...)) and continue distributed with "
                          "warm_start=True")
     return init
+
+
+def _unit_rows(features: Tensor, *, in_place: bool) -> Tensor:
+    """Rows scaled to unit Euclidean length (zero rows stay zero); a new tensor unless
+    ``in_place``."""
+    norms = features.norm(dim=1, keepdim=True)
+    norms[norms == 0] = 1.0
+    return features.div_(norms) if in_place else features / norms
 
 
 def _column_moments(features: Tensor, chunk: int = 65536) -> Tuple[Tensor, Tensor]:
