@@ -443,7 +443,7 @@ def smoothed_feature_clustering(
                                                     sample_size=kmeans_sample_size)
                 labels = _nearest_centre(embedding, centres_at[depth])
             else:
-                labels = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(embedding).astype(np.int64)
+                labels = kmeans_features(embedding, k, seed=seed, n_init=n_init)
             tried[depth] = SmoothedFeatureClustering(labels, depth, float(modularity(labels, adj)))
         return tried[depth]
 
