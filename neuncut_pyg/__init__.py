@@ -12,6 +12,7 @@ inference, graph (old and new nodes) -> encoder -> S -> labels.
 - :mod:`neuncut_pyg.metrics`: partition and label scores
 - :mod:`neuncut_pyg.baselines`: spectral clustering, feature k-means, spectral clustering of
   smoothed features (NeuNcut's spectral start)
+- :mod:`neuncut_pyg.refinement`: merge-split moves that improve a discrete partition
 - :mod:`neuncut_pyg.data`: dataset loaders
 """
 from neuncut_pyg.loss import (
@@ -34,6 +35,7 @@ from neuncut_pyg.pool import NcutPooling
 from neuncut_pyg.models import NeuNcut
 from neuncut_pyg.data import DatasetNotFoundError, load_dataset, load_ogb_node, load_planetoid
 from neuncut_pyg.baselines import kmeans_features, smoothed_feature_clustering, spectral_clustering
+from neuncut_pyg.refinement import merge_split_refinement
 from neuncut_pyg.gamma import auto_gamma
 from neuncut_pyg.propagation import propagate_features
 from neuncut_pyg.metrics import evaluate_clustering
@@ -63,6 +65,7 @@ __all__ = [
     "kmeans_features",
     "spectral_clustering",
     "smoothed_feature_clustering",
+    "merge_split_refinement",
     "auto_gamma",
     "propagate_features",
     "evaluate_clustering",

@@ -12,6 +12,7 @@ import warnings
 import weakref
 from typing import Dict, Optional, Tuple, Union
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -22,7 +23,7 @@ except ImportError:  # pragma: no cover
 
 Adj = Union[Tensor, "SparseTensor"]
 
-__all__ = ["Adj", "all_finite", "as_coo", "spmm", "validate_memberships", "is_sparse_tensor", "symmetric_csr"]
+__all__ = ["Adj", "all_finite", "as_coo", "edge_arrays", "spmm", "validate_memberships", "is_sparse_tensor", "symmetric_csr"]
 
 
 def is_sparse_tensor(adj: object) -> bool:
@@ -128,6 +129,21 @@ def as_coo(
         _validate_weight(edge_weight, row.numel(), "edge_weight")
         weight = edge_weight.to(dtype)
     return row, col, weight
+
+
+def edge_arrays(
+    adj: Adj, edge_weight: Optional[Tensor] = None, *, num_nodes: int
+) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    """The checked edges of :func:`as_coo` as numpy arrays (int64 ``row``, ``col``; float64
+    ``weight``) for counting passes over the edges, with ``weight=None`` for an unweighted graph
+    (an index tensor without ``edge_weight``, a ``SparseTensor`` without values): counts need no
+    array of ones, which would be 1 GB at ogbn-products size."""
+    unweighted = edge_weight is None and (
+        (is_sparse_tensor(adj) and adj.storage.value() is None)
+        or (isinstance(adj, Tensor) and not adj.is_sparse and adj.layout == torch.strided))
+    row, col, weight = as_coo(adj, edge_weight, num_nodes=num_nodes,
+                              dtype=torch.float32 if unweighted else torch.float64)
+    return row.cpu().numpy(), col.cpu().numpy(), None if unweighted else weight.cpu().numpy()
 
 
 def spmm(adj: Adj, row: Tensor, col: Tensor, weight: Tensor, x: Tensor) -> Tensor:

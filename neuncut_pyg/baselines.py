@@ -19,6 +19,7 @@ from sklearn.cluster import KMeans
 from torch import Tensor
 
 from neuncut_pyg.adjacency import Adj, as_coo
+from neuncut_pyg.refinement import merge_split_refinement
 
 __all__ = [
     "normalized_adjacency",
@@ -355,6 +356,7 @@ def smoothed_feature_clustering(
     seed: int = 0,
     n_init: int = 10,
     kmeans_sample_size: Optional[int] = DEFAULT_KMEANS_SAMPLE_SIZE,
+    merge_split: bool = True,
     return_features: bool = False,
 ) -> Union[SmoothedFeatureClustering, Tuple[SmoothedFeatureClustering, Tensor]]:
     r"""Spectral clustering of graph-smoothed features, with the smoothing depth chosen by the
@@ -378,7 +380,14 @@ def smoothed_feature_clustering(
     refinement tries about 8 depths. On graphs larger than ``kmeans_sample_size`` nodes the
     :math:`k`-means restarts of each depth run on a random sample of that many embedded rows and
     every node goes to its nearest centre, which is enough to score the depth; the chosen depth
-    then gets up to 20 Lloyd iterations over all rows from its centres. On an ogbn-arxiv-sized
+    then gets up to 20 Lloyd iterations over all rows from its centres. With ``merge_split``,
+    the chosen partition is then improved by
+    :func:`~neuncut_pyg.refinement.merge_split_refinement`: moves that merge two clusters and
+    bisect a third on the embedding, made while they lower the Ncut and raise the modularity.
+    They undo the typical mistake of :math:`k`-means with communities of very different sizes,
+    the largest halved and two small ones merged (a planted graph of ogbn-products' degree with
+    Zipf sizes, 400k nodes: NMI 0.927 to 0.970, 4.6 s), and leave the partitions of Cora and
+    CiteSeer as they are (no move improves both). On an ogbn-arxiv-sized
     planted graph (169k nodes, 40 communities, the grid without refinement, 3 restarts) this took
     13.8 s against 33.4 s for restarts over all rows, and its partition was no worse (modularity
     0.397 against 0.383, NMI 0.646 against 0.642).
@@ -394,6 +403,8 @@ def smoothed_feature_clustering(
         n_init (int): :math:`k`-means restarts per depth. (default: ``10``)
         kmeans_sample_size (int, optional): Rows the :math:`k`-means restarts see on larger
             graphs; ``None`` runs them on every row. (default: ``20000``)
+        merge_split (bool): Refine the chosen partition by merge-split moves.
+            (default: ``True``)
         return_features (bool): Also return the smoothed features of the chosen depth,
             :math:`\hat{\mathbf{A}}^K\mathbf{X}` ``[N, F]``, which ``NeuNcut(encoder="mlp")``
             reads as its input. (default: ``False``)
@@ -427,6 +438,7 @@ def smoothed_feature_clustering(
     sampled = kmeans_sample_size is not None and num_nodes > kmeans_sample_size
     tried: dict = {}
     centres_at: dict = {}  # sampled k-means: each depth's centres, to finish the chosen one
+    embedding_at: dict = {}  # otherwise each depth's embedding, for the merge-split moves
     smoothed_at = {0: features}  # smoothed features kept at tried depths, to continue from
 
     def score(depth: int) -> SmoothedFeatureClustering:
@@ -444,6 +456,7 @@ def smoothed_feature_clustering(
                 labels = _nearest_centre(embedding, centres_at[depth])
             else:
                 labels = kmeans_features(embedding, k, seed=seed, n_init=n_init)
+                embedding_at[depth] = embedding  # N x k, small here (N <= kmeans_sample_size)
             tried[depth] = SmoothedFeatureClustering(labels, depth, float(modularity(labels, adj)))
         return tried[depth]
 
@@ -483,6 +496,13 @@ def smoothed_feature_clustering(
         # ogbn-products size each one is ~1 GB.
         embedding = feature_spectral_embedding(chosen, k, seed=seed)
         labels = _finish_kmeans(embedding, centres_at[best.steps], seed=seed)
-        del embedding
+    else:
+        embedding, labels = embedding_at[best.steps], best.labels
+    embedding_at.clear()
+    if merge_split:
+        refined = merge_split_refinement(labels, adj, embedding, num_clusters=k, seed=seed)
+        best = SmoothedFeatureClustering(refined.labels, best.steps, refined.modularity)
+    elif sampled:
         best = SmoothedFeatureClustering(labels, best.steps, float(modularity(labels, adj)))
+    del embedding
     return (best, chosen) if return_features else best

@@ -1,11 +1,12 @@
 """The sparse product W @ X behind the loss and the feature smoothing: the symmetric CSR fast
 path against the dense product, in value and gradient, and its fallbacks."""
+import numpy as np
 import pytest
 import torch
 from torch_geometric.utils import to_undirected
 from torch_sparse import SparseTensor
 
-from neuncut_pyg.adjacency import as_coo, is_symmetric, spmm, symmetric_csr
+from neuncut_pyg.adjacency import as_coo, edge_arrays, is_symmetric, spmm, symmetric_csr
 
 
 def _weighted_undirected(num_nodes: int = 30, num_edges: int = 120, seed: int = 0) -> SparseTensor:
@@ -109,3 +110,20 @@ def test_cache_entry_goes_with_its_graph():
     del adj
     gc.collect()
     assert key not in adjacency._CSR_CACHE
+
+
+def test_edge_arrays_leave_out_the_weights_of_unweighted_graphs():
+    edge_index = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    row, col, weight = edge_arrays(edge_index, num_nodes=3)
+    assert weight is None and row.dtype == np.int64
+    np.testing.assert_array_equal(np.stack([row, col]), edge_index.numpy())
+    adj = SparseTensor(row=edge_index[0], col=edge_index[1], sparse_sizes=(3, 3))
+    assert edge_arrays(adj, num_nodes=3)[2] is None
+    w = torch.tensor([1.0, 1.0, 2.0, 2.0])
+    np.testing.assert_array_equal(edge_arrays(edge_index, w, num_nodes=3)[2], w.numpy())
+    weighted = SparseTensor(row=edge_index[0], col=edge_index[1], value=w, sparse_sizes=(3, 3))
+    assert edge_arrays(weighted, num_nodes=3)[2].dtype == np.float64
+    with pytest.raises(ValueError, match="only 2 nodes"):
+        edge_arrays(edge_index, num_nodes=2)
+    with pytest.raises(ValueError, match="non-negative"):
+        edge_arrays(edge_index, -w, num_nodes=3)

@@ -10,6 +10,7 @@ import torch
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from torch_sparse import SparseTensor
 
+from neuncut_pyg import metrics
 from neuncut_pyg.metrics import (
     ari,
     clustering_accuracy,
@@ -154,6 +155,21 @@ def test_modularity_matches_networkx(resolution):
         graph, clusters_of(labels), weight="weight", resolution=resolution
     )
     assert modularity(labels, edge_index, weight, resolution=resolution) == pytest.approx(expected, rel=1e-10)
+
+
+@pytest.mark.parametrize("weighted", [True, False])
+def test_edge_blocks_do_not_change_the_scores(weighted, monkeypatch):
+    # The counting passes go over the edges in blocks; blocks of 7 edges (many, one partial)
+    # must give what one block gives, weighted or as plain counts.
+    graph, edge_index, weight = weighted_graph(seed=3)
+    weight = weight if weighted else None
+    labels = random_labels(30, 4, 3)
+    whole = (modularity(labels, edge_index, weight), conductance(labels, edge_index, weight))
+    monkeypatch.setattr(metrics, "_EDGE_CHUNK", 7)
+    blocked = (modularity(labels, edge_index, weight), conductance(labels, edge_index, weight))
+    assert blocked == pytest.approx(whole, rel=1e-12)
+    expected = nx.algorithms.community.modularity(graph, clusters_of(labels), weight="weight" if weighted else None)
+    assert blocked[0] == pytest.approx(expected, rel=1e-10)
 
 
 def test_modularity_on_karate_club_unweighted():
