@@ -23,7 +23,7 @@ Usage::
 
     python examples/ogbn.py --name ogbn-arxiv                       # data root: $NEUNCUT_DATA or datasets/
     python examples/ogbn.py --name ogbn-products --batch-size 8192 --epochs 5
-    python examples/ogbn.py --name ogbn-products --batch-size 0 --epochs 5  # full batch, spectral start
+    python examples/ogbn.py --name ogbn-products --batch-size 0 --epochs 3  # full batch, spectral start
     python examples/ogbn.py --name ogbn-arxiv --root /data/ogb --spectral --plot arxiv.png
 
 Without the files and without network it exits with status 1 and lists the files expected.

@@ -390,8 +390,8 @@ class NeuNcut(torch.nn.Module):
                 them (needs ``n_init=1``). (default: ``False``)
             init (str): Where each run starts. ``"random"``: freshly initialized parameters.
                 ``"spectral"``: the network is first fitted by cross-entropy to a label-free
-                partition, the spectral clustering of graph-smoothed features
-                (:func:`~neuncut_pyg.baselines.smoothed_feature_clustering`, computed once per
+                partition, the spectral clustering of graph-smoothed features refined by
+                merge-split moves (:func:`~neuncut_pyg.baselines.smoothed_feature_clustering`, computed once per
                 fit and shared by the ``n_init`` runs, which differ in their parameters), for
                 ``30`` Adam steps at ``lr=1e-2``
                 (:func:`~neuncut_pyg.train.train_to_partition`; an ``"mlp"`` encoder on more
@@ -403,8 +403,8 @@ class NeuNcut(torch.nn.Module):
                 ogbn-products-sized graph, mini-batches from the spectral start took 824 s and
                 17.8 GiB against 656 s and 10 GiB from a random start). At that size the
                 fastest recipe is full batch with ``encoder="mlp"`` and the spectral start,
-                whose smoothed features the MLP then reads: 463 s, 11.3 GiB, NMI 0.937, against
-                spectral clustering's 475 s and 0.930 (see the README).
+                whose smoothed features the MLP then reads: 381 s, 10.8 GiB, NMI 0.980, against
+                spectral clustering's 487 s and 0.930 (see the README).
                 Measured over 5 seeds (``benchmarks/quality.py``): Cora NMI 0.49 -> 0.54,
                 CiteSeer 0.27 -> 0.41, and on CiteSeer a much lower final loss (the random starts
                 end in worse local minima). (default: ``"auto"``)
