@@ -123,6 +123,31 @@ def _cluster_sums(
     return _ClusterSums(vol, intra)
 
 
+def cluster_pair_weights(labels: NDArray[np.int64], num_clusters: int, row: NDArray[np.int64],
+                         col: NDArray[np.int64], weight: Optional[NDArray[np.float64]]) -> NDArray[np.float64]:
+    r"""``P[a, b]``: the weight between clusters ``a`` and ``b`` of the symmetrized graph, from
+    the edge arrays of :func:`~neuncut_pyg.adjacency.edge_arrays` (each stored edge counts half
+    in each direction, as in :func:`_cluster_sums`), so ``P.sum(1)`` are the volumes and
+    ``diag(P)`` the weights inside. :math:`O(E + k^2)` time, :math:`O(k^2)` memory: for
+    partitions with few clusters (:mod:`~neuncut_pyg.refinement` calls it once per move)."""
+    flat = np.zeros(num_clusters * num_clusters)
+    for start in range(0, row.size, _EDGE_CHUNK):
+        key = labels[row[start:start + _EDGE_CHUNK]] * num_clusters
+        key += labels[col[start:start + _EDGE_CHUNK]]
+        block = None if weight is None else weight[start:start + _EDGE_CHUNK]
+        flat += np.bincount(key, weights=block, minlength=num_clusters * num_clusters)
+    pairs = flat.reshape(num_clusters, num_clusters)
+    return 0.5 * (pairs + pairs.T)
+
+
+def modularity_from_sums(vol: NDArray[np.float64], intra: NDArray[np.float64], resolution: float = 1.0) -> float:
+    """:func:`modularity` from the clusters' volumes and intra-cluster weights."""
+    two_m = vol.sum()
+    if two_m <= 0:
+        raise ValueError("modularity is undefined for a graph with no edges (total edge weight is 0)")
+    return float(np.sum(intra / two_m - resolution * (vol / two_m) ** 2))
+
+
 # ----------------------------------------------------------------------------------------------
 # Graph scores
 # ----------------------------------------------------------------------------------------------
@@ -223,10 +248,7 @@ def modularity(
         raise ValueError(f"resolution must be a finite number, got {resolution!r}")
     ids, num_clusters = _contiguous(_as_label_array(labels, "labels"))
     vol, intra = _cluster_sums(ids, num_clusters, edge_index, edge_weight)
-    two_m = vol.sum()
-    if two_m <= 0:
-        raise ValueError("modularity is undefined for a graph with no edges (total edge weight is 0)")
-    return float(np.sum(intra / two_m - resolution * (vol / two_m) ** 2))
+    return modularity_from_sums(vol, intra, resolution)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -19,12 +19,10 @@ from sklearn.cluster import KMeans
 from torch import Tensor
 
 from neuncut_pyg.adjacency import Adj, edge_arrays
+from neuncut_pyg.metrics import modularity_from_sums, cluster_pair_weights
 
 __all__ = ["merge_split_refinement", "MergeSplitRefinement"]
 
-# Edges per bincount block: bounds the label-pair temporaries (three int64 arrays of this
-# length) at graphs of ogbn-products size.
-_EDGE_CHUNK = 1 << 23
 # Above this many rows a cluster's bisection is fitted on a random sample of them.
 _BISECTION_SAMPLE = 20_000
 _BISECTION_RESTARTS = 3
@@ -44,21 +42,6 @@ class MergeSplitRefinement(NamedTuple):
     ncut: float
     #: Newman modularity of ``labels``.
     modularity: float
-
-
-def _pair_weights(labels: NDArray[np.int64], num_labels: int, row: NDArray[np.int64], col: NDArray[np.int64],
-                  weight: Optional[NDArray[np.float64]]) -> NDArray[np.float64]:
-    r"""``P[a, b]``: the weight between label groups ``a`` and ``b`` of the symmetrized graph
-    (each stored edge counts half in each direction, as in :mod:`~neuncut_pyg.metrics`), so that
-    ``P.sum(1)`` are the volumes and ``diag(P)`` the weights inside. :math:`O(E)`."""
-    flat = np.zeros(num_labels * num_labels)
-    for start in range(0, row.size, _EDGE_CHUNK):
-        key = labels[row[start:start + _EDGE_CHUNK]] * num_labels
-        key += labels[col[start:start + _EDGE_CHUNK]]
-        block = None if weight is None else weight[start:start + _EDGE_CHUNK]
-        flat += np.bincount(key, weights=block, minlength=num_labels * num_labels)
-    pairs = flat.reshape(num_labels, num_labels)
-    return 0.5 * (pairs + pairs.T)
 
 
 def _ncut_terms(vol: NDArray[np.float64], inside: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -176,12 +159,12 @@ def merge_split_refinement(
             for c in stale:
                 sides[members[c]] = _bisect(embedding[members[c]], seed) if members[c].size >= 2 else 0
             stale = set()
-        halves = _pair_weights(2 * labels + sides, 2 * k, row, col, weight)
+        halves = cluster_pair_weights(2 * labels + sides, 2 * k, row, col, weight)
         pairs = halves.reshape(k, 2, k, 2).sum(axis=(1, 3))
         vol, inside = pairs.sum(1), np.diag(pairs).copy()
         two_m = vol.sum()
         terms = _ncut_terms(vol, inside)
-        ncut, modularity = float(terms.sum()), float(np.sum(inside / two_m - (vol / two_m) ** 2))
+        ncut, modularity = float(terms.sum()), modularity_from_sums(vol, inside)
         if moves >= max_moves:
             break
 
