@@ -28,6 +28,8 @@ __all__ = [
     "feature_spectral_embedding",
     "smoothed_feature_clustering",
     "SmoothedFeatureClustering",
+    "centre_margins",
+    "partition_core",
     "DEFAULT_SMOOTHING_STEPS",
     "DEFAULT_KMEANS_SAMPLE_SIZE",
 ]
@@ -334,6 +336,100 @@ def _finish_kmeans(points: NDArray[np.float64], centres: NDArray[np.float64], *,
     return full.fit_predict(points).astype(np.int64)
 
 
+def centre_margins(points: NDArray[np.floating], labels: NDArray[np.integer]) -> NDArray[np.float64]:
+    r"""How deep inside its cluster each point lies: the squared Euclidean distance to the
+    nearest *other* cluster's centre minus the distance to its own, centres being the cluster
+    means.
+
+    A :math:`k`-means partition puts every point nearer its own centre, so margins are then
+    :math:`\geq 0`; points near a boundary between clusters have margins near 0 and are the
+    ones a partition of the embedding is least sure of. Computed in row blocks: memory
+    :math:`O(N + k^2)` beyond the input, time :math:`O(Nkd)`.
+
+    Args:
+        points (numpy.ndarray): Embedded points ``[N, d]``.
+        labels (numpy.ndarray): Cluster of each point ``[N]``, integers ``>= 0``.
+
+    Returns:
+        numpy.ndarray: ``[N]`` float64 margins; ``inf`` for every point when there is only one
+        non-empty cluster.
+
+    Raises:
+        ValueError: if the shapes disagree, labels are negative or values are not finite.
+    """
+    points = np.asarray(points)
+    labels = np.asarray(labels)
+    if points.ndim != 2 or labels.ndim != 1 or labels.shape[0] != points.shape[0] or points.shape[0] == 0:
+        raise ValueError(f"points must be [N, d] and labels [N], got shapes {list(points.shape)} and "
+                         f"{list(labels.shape)}")
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
+        raise ValueError("labels must be non-negative integers")
+    if not np.isfinite(points).all():
+        raise ValueError("points contain NaN or infinite values")
+    present, dense = np.unique(labels, return_inverse=True)
+    if present.size < 2:
+        return np.full(points.shape[0], np.inf)
+    counts = np.bincount(dense, minlength=present.size).astype(np.float64)
+    centres = np.zeros((present.size, points.shape[1]))
+    np.add.at(centres, dense, points)
+    centres /= counts[:, None]
+    centre_norms = np.einsum("ij,ij->i", centres, centres)
+    margins = np.empty(points.shape[0])
+    for start in range(0, points.shape[0], _ROW_CHUNK):
+        block = points[start:start + _ROW_CHUNK]
+        rows = np.arange(block.shape[0])
+        # ||x - c||^2 up to the ||x||^2 that all centres share, which cancels in the margin.
+        dist = centre_norms[None, :] - 2.0 * block @ centres.T
+        own = dist[rows, dense[start:start + _ROW_CHUNK]].copy()
+        dist[rows, dense[start:start + _ROW_CHUNK]] = np.inf
+        margins[start:start + _ROW_CHUNK] = dist.min(axis=1) - own
+    return margins
+
+
+def partition_core(labels: NDArray[np.integer], margins: NDArray[np.floating], fraction: float) -> NDArray[np.bool_]:
+    r"""The core of each cluster: its ``ceil(fraction * size)`` nodes of largest margin
+    (:func:`centre_margins`), as a boolean mask ``[N]``.
+
+    ``NeuNcut.fit(init="spectral")`` fits its later runs to the cores of the start partition
+    only and lets the relaxed Ncut place the nodes near the boundaries (see there).
+
+    Args:
+        labels (numpy.ndarray): Cluster of each node ``[N]``, integers ``>= 0``.
+        margins (numpy.ndarray): Margin of each node ``[N]``; larger is deeper inside.
+        fraction (float): Share of every cluster kept, ``0 < fraction <= 1``; every non-empty
+            cluster keeps at least one node.
+
+    Returns:
+        numpy.ndarray: ``[N]`` bool, ``True`` for core nodes.
+
+    Raises:
+        ValueError: if the shapes disagree, labels are negative or ``fraction`` is out of range.
+    """
+    labels = np.asarray(labels)
+    margins = np.asarray(margins)
+    if labels.ndim != 1 or margins.shape != labels.shape:
+        raise ValueError(f"labels and margins must both be [N], got shapes {list(labels.shape)} and "
+                         f"{list(margins.shape)}")
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.floating)) \
+            or not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+    if labels.size and (not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0):
+        raise ValueError("labels must be non-negative integers")
+    if np.isnan(margins).any():
+        raise ValueError("margins contain NaN")
+    if fraction == 1.0:
+        return np.ones(labels.shape[0], dtype=bool)
+    # Sort by cluster, then by decreasing margin; the first ceil(fraction * size) of each run.
+    order = np.lexsort((-margins, labels))
+    sorted_labels = labels[order]
+    counts = np.bincount(labels)
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.arange(labels.shape[0]) - first[sorted_labels]
+    keep = np.zeros(labels.shape[0], dtype=bool)
+    keep[order] = rank < np.ceil(fraction * counts[sorted_labels])
+    return keep
+
+
 class SmoothedFeatureClustering(NamedTuple):
     """Result of :func:`smoothed_feature_clustering`."""
 
@@ -343,6 +439,9 @@ class SmoothedFeatureClustering(NamedTuple):
     steps: int
     #: That partition's modularity on the graph.
     modularity: float
+    #: Each node's :func:`centre_margins` on the chosen depth's spectral embedding (how far
+    #: inside its cluster it lies), ``[N]`` float64; ``None`` where not computed.
+    margins: Optional[NDArray[np.float64]] = None
 
 
 def smoothed_feature_clustering(
@@ -410,8 +509,9 @@ def smoothed_feature_clustering(
             reads as its input. (default: ``False``)
 
     Returns:
-        :class:`SmoothedFeatureClustering` ``(labels, steps, modularity)``; with
-        ``return_features``, the tuple ``(result, smoothed_features)``.
+        :class:`SmoothedFeatureClustering` ``(labels, steps, modularity, margins)``, the margins
+        on the chosen depth's embedding; with ``return_features``, the tuple
+        ``(result, smoothed_features)``.
 
     Raises:
         ValueError: on ``k < 2``, ``k > N``, empty or negative ``steps``, non-finite features or
@@ -504,5 +604,6 @@ def smoothed_feature_clustering(
         best = SmoothedFeatureClustering(refined.labels, best.steps, refined.modularity)
     elif sampled:
         best = SmoothedFeatureClustering(labels, best.steps, float(modularity(labels, adj)))
+    best = best._replace(margins=centre_margins(embedding, best.labels))
     del embedding
     return (best, chosen) if return_features else best

@@ -28,7 +28,7 @@ from torch_geometric.nn.resolver import activation_resolver
 from torch_sparse import SparseTensor
 
 from neuncut_pyg.adjacency import Adj, as_coo, is_sparse_tensor
-from neuncut_pyg.baselines import SmoothedFeatureClustering, smoothed_feature_clustering
+from neuncut_pyg.baselines import SmoothedFeatureClustering, partition_core, smoothed_feature_clustering
 from neuncut_pyg.gamma import auto_gamma
 from neuncut_pyg.loss import ncut_statistics, relaxed_ncut_loss, validate_gamma
 from neuncut_pyg.propagation import propagate_features
@@ -58,10 +58,16 @@ _DEFAULT_PROPAGATION_STEPS = 2
 _DEFAULT_FANOUT = 10
 #: Starts of fit(init=...): "auto" resolves to one of the others (see _resolve_init).
 INIT_MODES = ("auto", "random", "spectral")
-# Cross-entropy steps and learning rate that fit the network to the initial partition
-# (benchmarks/explore_quality/NOTES.md, experiment 10: 30 steps do as well as 100).
+# Cross-entropy steps, learning rate and weight decay that fit the network to the start
+# partition. Fitted to all nodes, 30 steps did as well as 100 (NOTES.md, experiment 10), and
+# more cost time at scale (200 steps: +9 s of a 21 s fit at ogbn-arxiv size). Fitted to a core,
+# more steps and the weight decay are what let the Ncut training place the other nodes well
+# (Cora, a quarter of each cluster: final loss 0.50-0.51 with 200 steps at 5e-4, 0.52 with 30
+# steps at 5e-4, 0.54 with 200 steps and none; experiment 14).
 _INIT_STEPS = 30
+_INIT_CORE_STEPS = 200
 _INIT_LR = 1e-2
+_INIT_WEIGHT_DECAY = 5e-4
 # k-means restarts per smoothing depth of the start: 3 chose the same depths and partitions as 10
 # on Cora and CiteSeer (seeds 0-2), and k-means is most of the start's cost on large graphs
 # (169k nodes, k = 40: 20 s a depth with 3 restarts, 68 s with 10); 1 picked a poor depth on Cora.
@@ -71,6 +77,12 @@ _INIT_KMEANS_RESTARTS = 3
 # cost (27.5 s vs 15.5 s) and chose the same depth; on Cora it found depth 7 (NMI 0.548) next
 # to the grid's 8 (0.538).
 _INIT_REFINE_MAX_NODES = 50_000
+# Run r of a spectral start is fitted to the core of each start cluster, the share
+# _INIT_CORE_SHRINK ** r of its nodes deepest inside it (run 0: all of them); the relaxed Ncut
+# places the rest. On Cora the runs fitted to a quarter of each cluster end at the lowest loss
+# (0.50-0.51 vs 0.54 for all nodes, seeds 0-2) and NMI 0.57-0.58 (0.55); on CiteSeer the run
+# fitted to all nodes ends lowest (0.15 vs 0.19-0.23) and is kept (NOTES.md, experiment 14).
+_INIT_CORE_SHRINK = 0.5
 # Nodes per cross-entropy step when an MLP is fitted to the start on a larger graph.
 _INIT_BATCH_NODES = 20_000
 # Standard deviations at or below this leave a column of the MLP's input unscaled.
@@ -273,6 +285,7 @@ class NeuNcut(torch.nn.Module):
         self.loss_history_: Optional[TrainHistory] = None
         self.objective_: Optional[float] = None
         self.init_objectives_: Optional[List[float]] = None
+        self.init_core_fractions_: Optional[List[float]] = None
         self.labels_: Optional[Tensor] = None
         self.init_: Optional[str] = None
         self.init_clustering_ = None
@@ -391,12 +404,21 @@ class NeuNcut(torch.nn.Module):
             init (str): Where each run starts. ``"random"``: freshly initialized parameters.
                 ``"spectral"``: the network is first fitted by cross-entropy to a label-free
                 partition, the spectral clustering of graph-smoothed features refined by
-                merge-split moves (:func:`~neuncut_pyg.baselines.smoothed_feature_clustering`, computed once per
-                fit and shared by the ``n_init`` runs, which differ in their parameters), for
-                ``30`` Adam steps at ``lr=1e-2``
+                merge-split moves (:func:`~neuncut_pyg.baselines.smoothed_feature_clustering`,
+                computed once per fit and shared by the ``n_init`` runs), by Adam at
+                ``lr=1e-2`` with weight decay ``5e-4``, ``30`` steps for the first run and
+                ``200`` for the others
                 (:func:`~neuncut_pyg.train.train_to_partition`; an ``"mlp"`` encoder on more
                 than 20,000 nodes sees 20,000 random nodes per step); the relaxed Ncut is then
-                minimized from there as usual. Above 50,000 nodes the start tries only its grid
+                minimized from there as usual. The runs differ in how much of the start they
+                are fitted to: run :math:`r` (from 0) only to the core of each start cluster,
+                the share :math:`2^{-r}` of its nodes deepest inside it on the start's embedding
+                (:func:`~neuncut_pyg.baselines.partition_core`): all nodes, then halves, then
+                quarters. The nodes left out, those nearest a boundary of the start, are placed
+                by the network and the Ncut, and the run with the lowest loss is kept as for
+                any restarts. On Cora the quarter-core run ends lowest (loss 0.50-0.52 against
+                0.54-0.55 fitted to all nodes) with NMI 0.57-0.58 against 0.55; on CiteSeer the
+                all-nodes run ends lowest (0.15 against 0.19-0.23) and is kept. Above 50,000 nodes the start tries only its grid
                 of depths, without the refinement between them. ``"auto"``: ``"spectral"`` for
                 full-batch training, ``"random"`` for mini-batch, distributed or ``warm_start``
                 fits (the start works on all nodes at once, which mini-batches avoid: on an
@@ -435,6 +457,8 @@ class NeuNcut(torch.nn.Module):
               ``cut``, ``orth`` of the kept run;
             - ``objective_`` (float): its final loss in evaluation mode, the selection score;
             - ``init_objectives_`` (List[float]): the final loss of every run, in order;
+            - ``init_core_fractions_`` (List[float]): for a spectral start, the share of each
+              start cluster every run was fitted to, in order (``None`` for random starts);
             - ``labels_`` (torch.Tensor): the cluster of each node of ``data`` ``[N]``, the argmax
               of the kept run's memberships (equal to ``predict(data)``);
             - ``init_`` (str): the start used, ``"random"`` or ``"spectral"``;
@@ -479,6 +503,7 @@ class NeuNcut(torch.nn.Module):
         best_history: Optional[TrainHistory] = None
         best_labels: Optional[Tensor] = None
         objectives: List[float] = []
+        core_fractions: List[float] = []
         self.init_, self.init_clustering_ = init, None
         with torch.random.fork_rng(devices=_devices_of(x), enabled=seed is not None):
             if seed is not None:
@@ -486,7 +511,7 @@ class NeuNcut(torch.nn.Module):
             start_features: Optional[Tensor] = None
             if init == "spectral":
                 self.init_clustering_, start_features = self._spectral_start(x, adj)
-                target = torch.from_numpy(self.init_clustering_.labels).to(x.device)
+                start_labels = torch.from_numpy(self.init_clustering_.labels).to(x.device)
             # encoder="mlp" reads features propagated once per fit; the start's, when it chose
             # the same depth.
             mlp_input = self._mlp_input(x, adj, start_features, refit=not warm_start) \
@@ -508,12 +533,14 @@ class NeuNcut(torch.nn.Module):
                     return model(x_in, encoder_graph)
 
                 def distill_batches(target: Tensor) -> Iterator[Tuple[Tensor, Tensor]]:
+                    labelled = (target >= 0).nonzero().view(-1)
                     while True:
                         if mlp_input is not None and num_nodes > _INIT_BATCH_NODES:
                             # Cross-entropy is a sum over nodes and an MLP maps rows on their
-                            # own: a random sample per step fits the partition as well, at a
-                            # fraction of a full pass.
-                            rows = torch.randint(0, num_nodes, (_INIT_BATCH_NODES,), device=x_in.device)
+                            # own: a random sample of the fitted nodes per step fits the
+                            # partition as well, at a fraction of a full pass.
+                            rows = labelled[torch.randint(0, labelled.numel(), (_INIT_BATCH_NODES,),
+                                                          device=labelled.device)]
                             yield model(x_in[rows], None), target[rows]
                         else:
                             yield model(x_in, encoder_graph), target
@@ -546,7 +573,8 @@ class NeuNcut(torch.nn.Module):
                     while True:
                         for batch in loader:
                             seeds = batch.n_id[: batch.batch_size]
-                            yield on_batch(batch)[: batch.batch_size], target[seeds]
+                            if bool((target[seeds] >= 0).any()):  # else no seed is fitted
+                                yield on_batch(batch)[: batch.batch_size], target[seeds]
 
                 def train_one_run(desc: str) -> TrainHistory:
                     return train_mini_batch(
@@ -560,7 +588,13 @@ class NeuNcut(torch.nn.Module):
                 if not warm_start:
                     self.reset_parameters()
                 if init == "spectral":
-                    train_to_partition(self, distill_batches(target), steps=_INIT_STEPS, lr=_INIT_LR)
+                    fraction = _INIT_CORE_SHRINK ** run
+                    core = torch.from_numpy(partition_core(
+                        self.init_clustering_.labels, self.init_clustering_.margins, fraction)).to(x.device)
+                    core_fractions.append(fraction)
+                    train_to_partition(self, distill_batches(start_labels.masked_fill(~core, -1)),
+                                       steps=_INIT_STEPS if run == 0 else _INIT_CORE_STEPS, lr=_INIT_LR,
+                                       weight_decay=_INIT_WEIGHT_DECAY)
                 history = train_one_run("NeuNcut" if n_init == 1 else f"NeuNcut {run + 1}/{n_init}")
                 self.eval()
                 with torch.no_grad():
@@ -578,6 +612,7 @@ class NeuNcut(torch.nn.Module):
         self.loss_history_ = best_history
         self.objective_ = min(objectives)
         self.init_objectives_ = objectives
+        self.init_core_fractions_ = core_fractions or None
         self.labels_ = best_labels
         return self
 

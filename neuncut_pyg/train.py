@@ -194,6 +194,7 @@ def train_to_partition(
     *,
     steps: int,
     lr: float,
+    weight_decay: float = 0.0,
 ) -> List[float]:
     r"""Fits a membership model to a given partition by cross-entropy: the start of
     ``NeuNcut.fit(init="spectral")``, which then minimizes the relaxed Ncut from there.
@@ -206,21 +207,31 @@ def train_to_partition(
     Args:
         model (torch.nn.Module): Its parameters are trained; it is put in training mode.
         batches (Iterator[Tuple[Tensor, Tensor]]): Yields ``(s, target)`` per step: memberships
-            ``[B, k]`` computed by ``model`` (with gradients) and the partition's labels ``[B]``.
+            ``[B, k]`` computed by ``model`` (with gradients) and the partition's labels ``[B]``;
+            a negative label leaves its node out of the loss (the nodes outside the core that
+            ``NeuNcut.fit`` fits, see :func:`~neuncut_pyg.baselines.partition_core`).
         steps (int): Adam steps, ``>= 1``.
         lr (float): Adam learning rate, ``> 0``.
+        weight_decay (float): Adam weight decay, ``>= 0``. (default: ``0.0``)
 
     Returns:
         List[float]: The cross-entropy of each step.
+
+    Raises:
+        ValueError: if a batch has no node with a label ``>= 0``.
     """
-    _check_loop_settings(steps, lr, 0.0, 0.0)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    _check_loop_settings(steps, lr, weight_decay, 0.0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     model.train()
     losses = []
     for _ in range(steps):
         optimizer.zero_grad(set_to_none=True)
         s, target = next(batches)
-        loss = torch.nn.functional.nll_loss(torch.log(s.clamp_min(torch.finfo(s.dtype).tiny)), target)
+        labelled = target >= 0
+        if not bool(labelled.any()):
+            raise ValueError("a batch of train_to_partition has no node with a label >= 0")
+        loss = torch.nn.functional.nll_loss(torch.log(s[labelled].clamp_min(torch.finfo(s.dtype).tiny)),
+                                            target[labelled])
         loss.backward()
         optimizer.step()
         losses.append(float(loss.detach()))
