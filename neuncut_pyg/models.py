@@ -82,6 +82,9 @@ _INIT_REFINE_MAX_NODES = 50_000
 # places the rest. On Cora the runs fitted to a quarter of each cluster end at the lowest loss
 # (0.50-0.51 vs 0.54 for all nodes, seeds 0-2) and NMI 0.57-0.58 (0.55); on CiteSeer the run
 # fitted to all nodes ends lowest (0.15 vs 0.19-0.23) and is kept (NOTES.md, experiment 14).
+# Not for encoder="mlp": on smoothed features the core runs end at lower losses by following the
+# graph alone (CiteSeer: Ncut 0.150 -> 0.130, NMI 0.411 -> 0.367, 5 seeds), so its runs all fit
+# the whole start.
 _INIT_CORE_SHRINK = 0.5
 # Nodes per cross-entropy step when an MLP is fitted to the start on a larger graph.
 _INIT_BATCH_NODES = 20_000
@@ -140,9 +143,12 @@ class NeuNcut(torch.nn.Module):
       features (:func:`~neuncut_pyg.baselines.smoothed_feature_clustering`) instead of random
       parameters. The relaxed Ncut is non-convex: on CiteSeer random starts end at a final
       loss of ~0.36 where the spectral start ends at ~0.15, and the lower minimum is the better
-      clustering (NMI 0.27 -> 0.41; Cora 0.49 -> 0.54, 5 seeds). The smoothing depth of that
+      clustering (NMI 0.27 -> 0.41; Cora 0.49 -> 0.575, 5 seeds). The smoothing depth of that
       start is chosen by the graph's modularity, which tracked the label scores in every
       experiment of ``benchmarks/explore_quality/NOTES.md``, where the graph's Ncut did not.
+      The three runs are fitted to the start, then to the halves and quarters of its clusters
+      deepest inside them (on Cora the quarter-core run ends at the lowest loss and raises NMI
+      from the start's 0.548 to 0.575; see :meth:`fit`).
 
     Args:
         in_channels (int): Size :math:`F` of each node's features.
@@ -418,8 +424,11 @@ class NeuNcut(torch.nn.Module):
                 by the network and the Ncut, and the run with the lowest loss is kept as for
                 any restarts. On Cora the quarter-core run ends lowest (loss 0.50-0.52 against
                 0.54-0.55 fitted to all nodes) with NMI 0.57-0.58 against 0.55; on CiteSeer the
-                all-nodes run ends lowest (0.15 against 0.19-0.23) and is kept. Above 50,000 nodes the start tries only its grid
-                of depths, without the refinement between them. ``"auto"``: ``"spectral"`` for
+                all-nodes run ends lowest (0.15 against 0.19-0.23) and is kept. An ``"mlp"``
+                encoder's runs all fit the whole start: on its smoothed input the core runs
+                reached lower losses by following the graph alone, at a lower NMI (CiteSeer
+                0.411 -> 0.367). Above 50,000 nodes the start tries only its grid of depths,
+                without the refinement between them. ``"auto"``: ``"spectral"`` for
                 full-batch training, ``"random"`` for mini-batch, distributed or ``warm_start``
                 fits (the start works on all nodes at once, which mini-batches avoid: on an
                 ogbn-products-sized graph, mini-batches from the spectral start took 824 s and
@@ -427,7 +436,7 @@ class NeuNcut(torch.nn.Module):
                 fastest recipe is full batch with ``encoder="mlp"`` and the spectral start,
                 whose smoothed features the MLP then reads: 381 s, 10.8 GiB, NMI 0.980, against
                 spectral clustering's 487 s and 0.930 (see the README).
-                Measured over 5 seeds (``benchmarks/quality.py``): Cora NMI 0.49 -> 0.54,
+                Measured over 5 seeds (``benchmarks/quality.py``): Cora NMI 0.49 -> 0.575,
                 CiteSeer 0.27 -> 0.41, and on CiteSeer a much lower final loss (the random starts
                 end in worse local minima). (default: ``"auto"``)
             batch_size (int, optional): Seed nodes per mini-batch; ``None`` trains full-batch.
@@ -588,12 +597,12 @@ class NeuNcut(torch.nn.Module):
                 if not warm_start:
                     self.reset_parameters()
                 if init == "spectral":
-                    fraction = _INIT_CORE_SHRINK ** run
+                    fraction = 1.0 if self.encoder_name == "mlp" else _INIT_CORE_SHRINK ** run
                     core = torch.from_numpy(partition_core(
                         self.init_clustering_.labels, self.init_clustering_.margins, fraction)).to(x.device)
                     core_fractions.append(fraction)
                     train_to_partition(self, distill_batches(start_labels.masked_fill(~core, -1)),
-                                       steps=_INIT_STEPS if run == 0 else _INIT_CORE_STEPS, lr=_INIT_LR,
+                                       steps=_INIT_STEPS if fraction == 1.0 else _INIT_CORE_STEPS, lr=_INIT_LR,
                                        weight_decay=_INIT_WEIGHT_DECAY)
                 history = train_one_run("NeuNcut" if n_init == 1 else f"NeuNcut {run + 1}/{n_init}")
                 self.eval()

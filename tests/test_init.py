@@ -254,10 +254,14 @@ def test_fit_spectral_start_keeps_the_partition_and_is_deterministic(planted):
     assert nmi(first.init_clustering_.labels, first.predict(planted)) > 0.8
 
 
-def test_fit_spectral_start_in_mini_batches(planted):
-    model = NeuNcut(planted.num_features, 6, encoder="mlp")
-    model.fit(planted, epochs=2, n_init=1, seed=0, batch_size=300, init="spectral", progress=False)
-    assert model.init_ == "spectral"
+def test_fit_spectral_start_in_mini_batches(planted, monkeypatch):
+    from neuncut_pyg import models
+
+    monkeypatch.setattr(models, "_INIT_CORE_STEPS", 20)
+    model = NeuNcut(planted.num_features, 6)
+    # Batches of 10 seeds: some hold no core node of the quarter-core run and are skipped.
+    model.fit(planted, epochs=1, n_init=3, seed=0, batch_size=10, init="spectral", progress=False)
+    assert model.init_ == "spectral" and model.init_core_fractions_ == [1.0, 0.5, 0.25]
     assert nmi(planted.y, model.predict(planted, batch_size=300)) > 0.6
 
 
@@ -446,8 +450,25 @@ def test_fit_spectral_runs_fit_shrinking_cores_of_the_start(planted, monkeypatch
     assert random.init_core_fractions_ is None
 
 
-def test_fit_core_start_of_an_mlp_on_a_larger_graph_samples_core_nodes(planted, monkeypatch):
-    # Above _INIT_BATCH_NODES an MLP is fitted on sampled rows: they must be core rows only.
+def test_fit_mlp_runs_all_fit_the_whole_start(planted, monkeypatch):
+    # An MLP on smoothed features follows the graph's Ncut where the core runs free it (NOTES.md,
+    # experiment 14): its runs keep the whole start.
+    from neuncut_pyg import models
+
+    monkeypatch.setattr(models, "_INIT_STEPS", 2)
+    monkeypatch.setattr(models, "_INIT_CORE_STEPS", 2)
+    model = NeuNcut(planted.num_features, 6, encoder="mlp").fit(planted, epochs=2, n_init=3, seed=0, progress=False)
+    assert model.init_core_fractions_ == [1.0, 1.0, 1.0]
+    # A custom encoder gets the core runs.
+    from torch_geometric.nn.models import GCN
+
+    custom = NeuNcut(planted.num_features, 6, encoder=GCN(planted.num_features, 16, num_layers=2, out_channels=6))
+    custom.fit(planted, epochs=2, n_init=2, seed=0, progress=False)
+    assert custom.init_core_fractions_ == [1.0, 0.5]
+
+
+def test_fit_start_of_an_mlp_on_a_larger_graph_samples_fitted_nodes(planted, monkeypatch):
+    # Above _INIT_BATCH_NODES an MLP is fitted on sampled rows: they must be fitted (labelled) rows.
     from neuncut_pyg import models
 
     monkeypatch.setattr(models, "_INIT_BATCH_NODES", 100)
