@@ -80,7 +80,7 @@ _INIT_REFINE_MAX_NODES = 50_000
 # Run r of a spectral start is fitted to the core of each start cluster, the share
 # _INIT_CORE_SHRINK ** r of its nodes deepest inside it (run 0: all of them); the relaxed Ncut
 # places the rest. On Cora the runs fitted to a quarter of each cluster end at the lowest loss
-# (0.50-0.51 vs 0.54 for all nodes, seeds 0-2) and NMI 0.57-0.58 (0.55); on CiteSeer the run
+# (0.50-0.51 vs 0.54 for all nodes, seeds 0-2) and NMI 0.57-0.58 (against 0.55); on CiteSeer the run
 # fitted to all nodes ends lowest (0.15 vs 0.19-0.23) and is kept (NOTES.md, experiment 14).
 # Not for encoder="mlp": on smoothed features the core runs end at lower losses by following the
 # graph alone (CiteSeer: Ncut 0.150 -> 0.130, NMI 0.411 -> 0.367, 5 seeds), so its runs all fit
@@ -434,8 +434,8 @@ class NeuNcut(torch.nn.Module):
                 ogbn-products-sized graph, mini-batches from the spectral start took 824 s and
                 17.8 GiB against 656 s and 10 GiB from a random start). At that size the
                 fastest recipe is full batch with ``encoder="mlp"`` and the spectral start,
-                whose smoothed features the MLP then reads: 381 s, 10.8 GiB, NMI 0.980, against
-                spectral clustering's 487 s and 0.930 (see the README).
+                whose smoothed features the MLP then reads: 365 s, 10.7 GiB, NMI 0.981, against
+                spectral clustering's 420 s and 0.930 (see the README).
                 Measured over 5 seeds (``benchmarks/quality.py``): Cora NMI 0.49 -> 0.575,
                 CiteSeer 0.27 -> 0.41, and on CiteSeer a much lower final loss (the random starts
                 end in worse local minima). (default: ``"auto"``)
