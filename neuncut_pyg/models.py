@@ -146,9 +146,9 @@ class NeuNcut(torch.nn.Module):
       clustering (NMI 0.27 -> 0.41; Cora 0.49 -> 0.575, 5 seeds). The smoothing depth of that
       start is chosen by the graph's modularity, which tracked the label scores in every
       experiment of ``benchmarks/explore_quality/NOTES.md``, where the graph's Ncut did not.
-      The three runs are fitted to the start, then to the halves and quarters of its clusters
-      deepest inside them (on Cora the quarter-core run ends at the lowest loss and raises NMI
-      from the start's 0.548 to 0.575; see :meth:`fit`).
+      With a GNN or custom encoder the three runs are fitted to the start, then to the halves
+      and quarters of its clusters deepest inside them (on Cora the quarter-core run ends at
+      the lowest loss and raises NMI from the start's 0.548 to 0.575; see :meth:`fit`).
 
     Args:
         in_channels (int): Size :math:`F` of each node's features.
