@@ -34,7 +34,7 @@ training raises its NMI by 0.027 and lowers its Ncut by 17%. On CiteSeer the def
 
 Usage::
 
-    python examples/cora.py                       # 5 seeds x 3 runs, 11 minutes on 2 shared CPU cores
+    python examples/cora.py                       # 5 seeds x 3 runs, 2 minutes on 2 idle CPU cores
     python examples/cora.py --seeds 3 --plot cora.png
     python examples/cora.py --quick               # smoke test: 1 seed, 30 epochs
     python examples/cora.py --root /path/to/data  # expects <root>/Planetoid/Cora/raw/ind.cora.*
