@@ -7,7 +7,7 @@ All return hard labels as an ``int64`` numpy array ``[N]``, ready for
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Iterator, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import scipy.linalg
@@ -311,14 +311,21 @@ def feature_spectral_embedding(
     return embedding
 
 
-def _nearest_centre(points: NDArray[np.float64], centres: NDArray[np.float64]) -> NDArray[np.int64]:
-    """Index of each row's nearest centre (squared Euclidean distance), in row chunks so that
-    the ``[rows, k]`` distance block stays small."""
-    labels = np.empty(points.shape[0], dtype=np.int64)
+def _centre_distance_blocks(points: NDArray[np.floating],
+                            centres: NDArray[np.float64]) -> Iterator[Tuple[int, NDArray[np.float64]]]:
+    """``(start, block)`` over row chunks of ``points``: the ``[rows, k]`` squared Euclidean
+    distances to ``centres`` less each row's own ``||x||^2``, which every comparison between
+    centres cancels; chunked so that the block stays small."""
     centre_norms = np.einsum("ij,ij->i", centres, centres)
     for start in range(0, points.shape[0], _ROW_CHUNK):
-        block = points[start:start + _ROW_CHUNK]
-        labels[start:start + _ROW_CHUNK] = np.argmin(centre_norms[None, :] - 2.0 * block @ centres.T, axis=1)
+        yield start, centre_norms[None, :] - 2.0 * points[start:start + _ROW_CHUNK] @ centres.T
+
+
+def _nearest_centre(points: NDArray[np.float64], centres: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Index of each row's nearest centre (squared Euclidean distance)."""
+    labels = np.empty(points.shape[0], dtype=np.int64)
+    for start, dist in _centre_distance_blocks(points, centres):
+        labels[start:start + dist.shape[0]] = np.argmin(dist, axis=1)
     return labels
 
 
@@ -373,16 +380,12 @@ def centre_margins(points: NDArray[np.floating], labels: NDArray[np.integer]) ->
     centres = np.zeros((present.size, points.shape[1]))
     np.add.at(centres, dense, points)
     centres /= counts[:, None]
-    centre_norms = np.einsum("ij,ij->i", centres, centres)
     margins = np.empty(points.shape[0])
-    for start in range(0, points.shape[0], _ROW_CHUNK):
-        block = points[start:start + _ROW_CHUNK]
-        rows = np.arange(block.shape[0])
-        # ||x - c||^2 up to the ||x||^2 that all centres share, which cancels in the margin.
-        dist = centre_norms[None, :] - 2.0 * block @ centres.T
-        own = dist[rows, dense[start:start + _ROW_CHUNK]].copy()
-        dist[rows, dense[start:start + _ROW_CHUNK]] = np.inf
-        margins[start:start + _ROW_CHUNK] = dist.min(axis=1) - own
+    for start, dist in _centre_distance_blocks(points, centres):
+        rows, stop = np.arange(dist.shape[0]), start + dist.shape[0]
+        own = dist[rows, dense[start:stop]].copy()
+        dist[rows, dense[start:stop]] = np.inf
+        margins[start:stop] = dist.min(axis=1) - own
     return margins
 
 
