@@ -58,7 +58,8 @@ if str(REPO) not in sys.path:  # run from a checkout without installing the pack
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
-from neuncut_pyg.distributed import get_world_size, is_main_process, save_checkpoint_on_main  # noqa: E402
+from neuncut_pyg.checkpoint import save_checkpoint_on_main  # noqa: E402
+from neuncut_pyg.distributed import get_world_size, is_main_process  # noqa: E402
 from neuncut_pyg.generators import planted_partition_graph  # noqa: E402
 from neuncut_pyg.metrics import evaluate_clustering  # noqa: E402
 from neuncut_pyg.models import NeuNcut  # noqa: E402

@@ -37,6 +37,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+from sklearn.metrics.cluster import contingency_matrix
 from torch import Tensor
 from torch_geometric.data import Data
 
@@ -292,8 +293,6 @@ def _plots(out: Path, model: NeuNcut, clusters: Tensor, labels: Optional[Tensor]
         import matplotlib.pyplot as plt
     except ImportError as err:
         raise CommandError("--plot needs matplotlib: pip install 'neuncut-pyg[plot]'") from err
-    from sklearn.metrics.cluster import contingency_matrix
-
     def save(fig: Any, name: str) -> None:
         with atomic_path(out / name) as tmp:
             fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")

@@ -43,11 +43,3 @@ def test_peak_memory_sees_an_allocation():
 
         time.sleep(0.1)
     assert memory.peak - memory.before > 48 * 2**20
-
-
-def test_minibatch_statistics_prints_every_mode(capsys):
-    bench = load_benchmark("minibatch_statistics")
-    assert bench.main(["--nodes", "400", "--communities", "4", "--epochs", "2", "--batch-size", "100"]) == 0
-    out = capsys.readouterr().out
-    for mode in ("batch", "running", "full"):
-        assert f"\n{mode} " in out

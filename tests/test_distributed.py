@@ -49,7 +49,7 @@ def _model():
 def _one_step(model, loader, estimate, reduce=None):
     """One step of the real training loop; returns (loss, gradients). SGD with lr=0 keeps the
     parameters and leaves the (DDP-averaged) gradients in .grad."""
-    from neuncut_pyg.train import train_mini_batch
+    from neuncut_pyg.fitting import train_mini_batch
 
     params = list(model.parameters())
     history = train_mini_batch(model, loader, estimate, reduce_statistics=reduce, epochs=1, lr=1.0,
@@ -60,9 +60,11 @@ def _one_step(model, loader, estimate, reduce=None):
 def _worker(rank: int, port: int, out: str) -> None:
     import torch.distributed as dist
 
-    from neuncut_pyg.checkpoint import load_checkpoint
-    from neuncut_pyg.distributed import ShardedNeighborLoader, StatisticsReducer, save_checkpoint_on_main, wrap_ddp
-    from neuncut_pyg.models import NeuNcut, _OnBatch
+    from neuncut_pyg.checkpoint import load_checkpoint, save_checkpoint_on_main
+    from neuncut_pyg.distributed import ShardedNeighborLoader, StatisticsReducer, wrap_ddp
+    from neuncut_pyg.models import NeuNcut
+    from neuncut_pyg.models.graph import Graph
+    from neuncut_pyg.models.neuncut import _OnBatch
 
     torch.set_num_threads(1)
     os.environ["MASTER_ADDR"] = "127.0.0.1"
@@ -74,7 +76,7 @@ def _worker(rank: int, port: int, out: str) -> None:
 
         # 1. One step, with the library's pieces: sharded seeds, the reducer, DDP.
         model = _model()
-        sampled = model._sampling_data(data.x, data.edge_index, None, NUM_NODES)
+        sampled = model.encoder.sampling_data(data.x, Graph(data.x, data.edge_index))
         loader = ShardedNeighborLoader(sampled, num_neighbors=[-1, -1], batch_size=SEEDS_PER_RANK, seed=3)
         batch = next(iter(loader))  # full neighbourhoods: no sampling randomness
         reducer = StatisticsReducer(NUM_NODES)
@@ -128,7 +130,8 @@ def two_ranks(tmp_path_factory):
 def test_one_step_equals_one_process_over_the_union_batch(two_ranks):
     from torch_geometric.loader import NeighborLoader
 
-    from neuncut_pyg.models import _OnBatch
+    from neuncut_pyg.models.graph import Graph
+    from neuncut_pyg.models.neuncut import _OnBatch
     from neuncut_pyg.sampling import batch_estimate
 
     union = torch.cat([r["seeds"] for r in two_ranks])
@@ -136,7 +139,7 @@ def test_one_step_equals_one_process_over_the_union_batch(two_ranks):
 
     model = _model()
     data = _graph()
-    sampled = model._sampling_data(data.x, data.edge_index, None, NUM_NODES)
+    sampled = model.encoder.sampling_data(data.x, Graph(data.x, data.edge_index))
     batch = next(iter(NeighborLoader(sampled, num_neighbors=[-1, -1], input_nodes=union, batch_size=union.numel())))
     loss, grads = _one_step(_OnBatch(model), [batch], lambda s, b: batch_estimate(s, b, NUM_NODES))
 

@@ -8,11 +8,11 @@ import torch
 from torch_geometric.utils import to_undirected
 
 from neuncut_pyg import NeuNcut
-from neuncut_pyg import baselines
-from neuncut_pyg.baselines import SmoothedFeatureClustering, feature_spectral_embedding, smoothed_feature_clustering
+from neuncut_pyg.start import SmoothedFeatureClustering, core, embedding, feature_spectral_embedding, smoothed, smoothed_feature_clustering
+from neuncut_pyg.fitting import restarts
 from neuncut_pyg.generators import planted_partition_graph
 from neuncut_pyg.metrics import modularity, nmi
-from neuncut_pyg.train import train_to_partition
+from neuncut_pyg.fitting import train_to_partition
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -46,7 +46,7 @@ def clustered_features(n: int, f: int, k: int, signed: bool, seed: int = 0) -> n
 def test_embedding_spans_the_dense_kernel_eigenvectors(signed, path, monkeypatch):
     # Row-normalizing a basis rotated by an orthogonal matrix gives the rotated row-normalized
     # basis, so both embeddings must span the same subspace as the dense formula's.
-    monkeypatch.setattr(baselines, "_GRAM_MAX_FEATURES", 10_000 if path == "gram" else 0)
+    monkeypatch.setattr(embedding, "_GRAM_MAX_FEATURES", 10_000 if path == "gram" else 0)
     x = clustered_features(80, 30, 4, signed)
     emb = feature_spectral_embedding(torch.from_numpy(x), 4, seed=1)
     assert emb.shape == (80, 4)
@@ -115,7 +115,7 @@ def test_smoothed_clustering_picks_the_most_modular_depth(planted):
 
 def test_refinement_searches_between_the_candidates(planted, monkeypatch):
     tried = []
-    original = baselines.feature_spectral_embedding
+    original = smoothed.feature_spectral_embedding
 
     def spy(features, k, *, seed=0):
         tried.append(features)
@@ -123,7 +123,7 @@ def test_refinement_searches_between_the_candidates(planted, monkeypatch):
 
     curve = {d: smoothed_feature_clustering(planted.x, planted.edge_index, 6, steps=[d], seed=0).modularity
              for d in range(0, 9)}
-    monkeypatch.setattr(baselines, "feature_spectral_embedding", spy)
+    monkeypatch.setattr(smoothed, "feature_spectral_embedding", spy)
     best = smoothed_feature_clustering(planted.x, planted.edge_index, 6, steps=[0, 8], seed=0)
     # Depths strictly between the two candidates were tried, fewer than all of them...
     assert 2 < len(tried) < 9
@@ -142,20 +142,20 @@ def test_smoothed_clustering_is_seeded(planted):
 
 def test_sampled_kmeans_matches_the_full_one(planted, monkeypatch):
     fits = []
-    original = baselines.KMeans
+    original = embedding.KMeans
 
     class Spy(original):
         def fit(self, X, *args, **kwargs):
             fits.append((len(X), self.n_init, self.max_iter))
             return super().fit(X, *args, **kwargs)
 
-    monkeypatch.setattr(baselines, "KMeans", Spy)
+    monkeypatch.setattr(embedding, "KMeans", Spy)
     full = smoothed_feature_clustering(planted.x, planted.edge_index, 6, steps=[4], seed=0, kmeans_sample_size=None)
     assert fits == [(1200, 10, 300)]
     fits.clear()
     sampled = smoothed_feature_clustering(planted.x, planted.edge_index, 6, steps=[4], seed=0, kmeans_sample_size=300)
     # The restarts see 300 rows; one short Lloyd run over all 1200 rows gives every node a label.
-    assert fits == [(300, 10, 300), (1200, 1, baselines._FULL_LLOYD_ITERATIONS)]
+    assert fits == [(300, 10, 300), (1200, 1, embedding._FULL_LLOYD_ITERATIONS)]
     assert sampled.labels.shape == (1200,) and set(np.unique(sampled.labels)) <= set(range(6))
     assert nmi(full.labels, sampled.labels) > 0.9
     assert sampled.modularity > full.modularity - 0.02
@@ -215,10 +215,10 @@ def test_fit_start_reads_the_fits_own_sparse_graph(planted, monkeypatch):
     # ogbn-products size). The weights travel inside it.
     from torch_sparse import SparseTensor
 
-    from neuncut_pyg import models, train
+    from neuncut_pyg.models import graph as graph_module
 
     built, seen = [], []
-    original_build, original_start = train.to_sparse_adjacency, models.smoothed_feature_clustering
+    original_build, original_start = graph_module.to_sparse_adjacency, smoothed.smoothed_feature_clustering
 
     def count_builds(*args, **kwargs):
         adj = original_build(*args, **kwargs)
@@ -229,8 +229,8 @@ def test_fit_start_reads_the_fits_own_sparse_graph(planted, monkeypatch):
         seen.append((graph, kwargs.get("edge_weight")))
         return original_start(x, graph, k, **kwargs)
 
-    monkeypatch.setattr(models, "to_sparse_adjacency", count_builds)
-    monkeypatch.setattr(models, "smoothed_feature_clustering", spy)
+    monkeypatch.setattr(graph_module, "to_sparse_adjacency", count_builds)
+    monkeypatch.setattr(smoothed, "smoothed_feature_clustering", spy)
     weight = torch.rand(planted.edge_index.size(1)) + 0.5
     data = planted.clone()
     data.edge_weight = weight
@@ -255,9 +255,7 @@ def test_fit_spectral_start_keeps_the_partition_and_is_deterministic(planted):
 
 
 def test_fit_spectral_start_in_mini_batches(planted, monkeypatch):
-    from neuncut_pyg import models
-
-    monkeypatch.setattr(models, "_INIT_CORE_STEPS", 20)
+    monkeypatch.setattr(restarts, "DISTILL_CORE_STEPS", 20)
     model = NeuNcut(planted.num_features, 6)
     # Batches of 10 seeds: some hold no core node of the quarter-core run and are skipped.
     model.fit(planted, epochs=1, n_init=3, seed=0, batch_size=10, init="spectral", progress=False)
@@ -340,11 +338,11 @@ def brute_force_margins(points: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def test_centre_margins_match_their_definition(monkeypatch):
-    monkeypatch.setattr(baselines, "_ROW_CHUNK", 7)  # several row blocks
+    monkeypatch.setattr(embedding, "ROW_CHUNK", 7)  # several row blocks
     rng = np.random.default_rng(0)
     points = rng.normal(size=(50, 3))
     labels = rng.choice([0, 2, 5], size=50)  # gaps in the label values
-    np.testing.assert_allclose(baselines.centre_margins(points, labels), brute_force_margins(points, labels),
+    np.testing.assert_allclose(core.centre_margins(points, labels), brute_force_margins(points, labels),
                                atol=1e-10)
 
 
@@ -353,11 +351,11 @@ def test_centre_margins_of_a_kmeans_partition_are_non_negative():
 
     points = clustered_features(120, 4, 3, signed=True)
     labels = KMeans(3, n_init=3, random_state=0).fit_predict(points)
-    assert (baselines.centre_margins(points, labels) >= -1e-9).all()
+    assert (core.centre_margins(points, labels) >= -1e-9).all()
 
 
 def test_centre_margins_of_one_cluster_are_infinite():
-    assert np.isinf(baselines.centre_margins(np.zeros((4, 2)), np.zeros(4, dtype=np.int64))).all()
+    assert np.isinf(core.centre_margins(np.zeros((4, 2)), np.zeros(4, dtype=np.int64))).all()
 
 
 @pytest.mark.parametrize("points, labels, match", [
@@ -368,7 +366,7 @@ def test_centre_margins_of_one_cluster_are_infinite():
 ])
 def test_centre_margins_reject_bad_input(points, labels, match):
     with pytest.raises(ValueError, match=match):
-        baselines.centre_margins(points, labels)
+        core.centre_margins(points, labels)
 
 
 @pytest.mark.parametrize("fraction", [0.1, 0.25, 0.5, 0.9, 1.0])
@@ -376,7 +374,7 @@ def test_partition_core_keeps_the_deepest_share_of_each_cluster(fraction):
     rng = np.random.default_rng(1)
     labels = rng.choice([0, 1, 3], size=61, p=[0.6, 0.3, 0.1])
     margins = rng.normal(size=61)
-    core = baselines.partition_core(labels, margins, fraction)
+    core = core.partition_core(labels, margins, fraction)
     assert core.dtype == bool and core.shape == (61,)
     for c in np.unique(labels):
         members = np.flatnonzero(labels == c)
@@ -386,7 +384,7 @@ def test_partition_core_keeps_the_deepest_share_of_each_cluster(fraction):
 
 def test_partition_core_keeps_a_node_of_every_cluster():
     labels = np.array([0, 0, 0, 0, 1, 2, 2])
-    core = baselines.partition_core(labels, np.arange(7.0), 0.01)
+    core = core.partition_core(labels, np.arange(7.0), 0.01)
     assert set(labels[core]) == {0, 1, 2} and core.sum() == 3
 
 
@@ -396,14 +394,14 @@ def test_partition_core_keeps_a_node_of_every_cluster():
 ])
 def test_partition_core_rejects_bad_input(fraction, margins, match):
     with pytest.raises(ValueError, match=match):
-        baselines.partition_core(np.array([0, 1, 1]), margins, fraction)
+        core.partition_core(np.array([0, 1, 1]), margins, fraction)
 
 
 def test_smoothed_clustering_returns_the_margins_of_its_partition(planted):
     result = smoothed_feature_clustering(planted.x, planted.edge_index, 6, steps=[2], seed=0)
     assert result.margins.shape == (planted.num_nodes,) and np.isfinite(result.margins).all()
     # The deepest quarter of each cluster is purer than the whole partition.
-    core = baselines.partition_core(result.labels, result.margins, 0.25)
+    core = core.partition_core(result.labels, result.margins, 0.25)
     assert nmi(planted.y[core], result.labels[core]) >= nmi(planted.y, result.labels)
 
 
@@ -425,10 +423,8 @@ def test_train_to_partition_leaves_negative_labels_out():
 
 
 def test_fit_spectral_runs_fit_shrinking_cores_of_the_start(planted, monkeypatch):
-    from neuncut_pyg import models
-
     fitted = []
-    original = models.train_to_partition
+    original = restarts.train_to_partition
 
     def spy(model, batches, **kwargs):
         def counting():
@@ -437,13 +433,13 @@ def test_fit_spectral_runs_fit_shrinking_cores_of_the_start(planted, monkeypatch
                 yield s, target
         return original(model, counting(), **kwargs)
 
-    monkeypatch.setattr(models, "train_to_partition", spy)
-    monkeypatch.setattr(models, "_INIT_STEPS", 2)
-    monkeypatch.setattr(models, "_INIT_CORE_STEPS", 2)
+    monkeypatch.setattr(restarts, "train_to_partition", spy)
+    monkeypatch.setattr(restarts, "DISTILL_STEPS", 2)
+    monkeypatch.setattr(restarts, "DISTILL_CORE_STEPS", 2)
     model = NeuNcut(planted.num_features, 6).fit(planted, epochs=3, n_init=3, seed=0, progress=False)
     assert model.init_core_fractions_ == [1.0, 0.5, 0.25]
     start = model.init_clustering_
-    expected = [int(baselines.partition_core(start.labels, start.margins, f).sum()) for f in (1.0, 0.5, 0.25)]
+    expected = [int(core.partition_core(start.labels, start.margins, f).sum()) for f in (1.0, 0.5, 0.25)]
     assert fitted == [n for n in expected for _ in range(2)]
     assert expected[0] == planted.num_nodes and expected[2] < 0.3 * planted.num_nodes
     random = NeuNcut(planted.num_features, 6).fit(planted, epochs=1, n_init=2, seed=0, init="random", progress=False)
@@ -453,10 +449,8 @@ def test_fit_spectral_runs_fit_shrinking_cores_of_the_start(planted, monkeypatch
 def test_fit_mlp_runs_all_fit_the_whole_start(planted, monkeypatch):
     # An MLP on smoothed features follows the graph's Ncut where the core runs free it (NOTES.md,
     # experiment 14): its runs keep the whole start.
-    from neuncut_pyg import models
-
-    monkeypatch.setattr(models, "_INIT_STEPS", 2)
-    monkeypatch.setattr(models, "_INIT_CORE_STEPS", 2)
+    monkeypatch.setattr(restarts, "DISTILL_STEPS", 2)
+    monkeypatch.setattr(restarts, "DISTILL_CORE_STEPS", 2)
     model = NeuNcut(planted.num_features, 6, encoder="mlp").fit(planted, epochs=2, n_init=3, seed=0, progress=False)
     assert model.init_core_fractions_ == [1.0, 1.0, 1.0]
     # A custom encoder gets the core runs.
@@ -468,14 +462,14 @@ def test_fit_mlp_runs_all_fit_the_whole_start(planted, monkeypatch):
 
 
 def test_fit_start_of_an_mlp_on_a_larger_graph_samples_fitted_nodes(planted, monkeypatch):
-    # Above _INIT_BATCH_NODES an MLP is fitted on sampled rows: they must be fitted (labelled) rows.
-    from neuncut_pyg import models
+    # Above _DISTILL_SAMPLE nodes an MLP is fitted on sampled rows: they must be fitted (labelled) rows.
+    from neuncut_pyg.models import neuncut
 
-    monkeypatch.setattr(models, "_INIT_BATCH_NODES", 100)
-    monkeypatch.setattr(models, "_INIT_STEPS", 3)
-    monkeypatch.setattr(models, "_INIT_CORE_STEPS", 3)
+    monkeypatch.setattr(neuncut, "_DISTILL_SAMPLE", 100)
+    monkeypatch.setattr(restarts, "DISTILL_STEPS", 3)
+    monkeypatch.setattr(restarts, "DISTILL_CORE_STEPS", 3)
     seen = []
-    original = models.train_to_partition
+    original = restarts.train_to_partition
 
     def spy(model, batches, **kwargs):
         def checking():
@@ -484,7 +478,7 @@ def test_fit_start_of_an_mlp_on_a_larger_graph_samples_fitted_nodes(planted, mon
                 yield s, target
         return original(model, checking(), **kwargs)
 
-    monkeypatch.setattr(models, "train_to_partition", spy)
+    monkeypatch.setattr(restarts, "train_to_partition", spy)
     NeuNcut(planted.num_features, 6, encoder="mlp").fit(planted, epochs=2, n_init=2, seed=0, progress=False)
     assert seen == [(100, True)] * 6
 

@@ -87,7 +87,7 @@ def test_fit_vectors_clusters_blobs_and_assigns_new_points_alone():
     x, y = make_blobs(n_samples=260, centers=[[0.0, 0.0], [8.0, 0.0], [0.0, 8.0]], cluster_std=1.0, random_state=0)
     x_train, y_train, x_new, y_new = x[:200], y[:200], x[200:], y[200:]
     model = fit_vectors(x_train, 3, n_neighbors=8, hidden_channels=32, epochs=150, lr=1e-2, seed=0)
-    assert isinstance(model.encoder, MLPEncoder)
+    assert isinstance(model.encoder.net, MLPEncoder)
     assert nmi(y_train, predict_vectors(model, x_train).argmax(-1)) > 0.9
     # New points, one at a time: a forward pass without any graph
     single = torch.cat([predict_vectors(model, x_new[i : i + 1]) for i in range(len(x_new))])

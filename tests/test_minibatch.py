@@ -8,10 +8,12 @@ from torch_geometric.data import Data
 from torch_geometric.loader import NeighborLoader
 from torch_geometric.utils import stochastic_blockmodel_graph, to_undirected
 
-from neuncut_pyg.loss import NcutStatistics, ncut_loss_from_statistics, relaxed_ncut_loss
-from neuncut_pyg.models import NeuNcut, propagate_features
+from neuncut_pyg.fitting import train_mini_batch
+from neuncut_pyg.loss import relaxed_ncut_loss
+from neuncut_pyg.models import NeuNcut
+from neuncut_pyg.models.encoders import EncoderInput
+from neuncut_pyg.propagation import propagate_features
 from neuncut_pyg.sampling import batch_estimate, sampling_data
-from neuncut_pyg.train import StatisticsTracker, train_mini_batch
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Sparse:UserWarning"), pytest.mark.usefixtures("one_torch_thread")]
 
@@ -89,14 +91,6 @@ def test_mini_batch_fit_recovers_planted_blocks(blocks, encoder):
     assert model.objective_ == pytest.approx(float(full), rel=1e-5)
 
 
-@pytest.mark.parametrize("statistics", ["running", "full"])
-def test_em_like_statistics_modes_train(blocks, statistics):
-    # The alternatives train (they are slower to and worse at large k; see StatisticsTracker).
-    model = NeuNcut(8, 4, encoder="sage", hidden_channels=32)
-    model.fit(blocks, epochs=15, lr=1e-2, n_init=1, seed=0, batch_size=48, statistics=statistics, progress=False)
-    assert nmi(blocks, model.predict(blocks)) > 0.8
-
-
 def test_mini_batch_fit_is_seeded(blocks):
     def run():
         model = NeuNcut(8, 4, encoder="gcn", hidden_channels=16)
@@ -122,8 +116,6 @@ def test_mini_batch_settings_are_checked(blocks):
     for bad in ([], [0, 1, 2], [10, "a", 3], 10):
         with pytest.raises(ValueError, match="num_neighbors"):
             model.fit(blocks, batch_size=32, num_neighbors=bad, progress=False)
-    with pytest.raises(ValueError, match="statistics"):
-        model.fit(blocks, batch_size=32, statistics="median", progress=False)
 
 
 def test_custom_encoder_in_batches_needs_its_hops(blocks):
@@ -206,73 +198,21 @@ def test_fit_predict_labels_are_what_predict_gives(blocks, mode):
 
 
 # ------------------------------------------------------------------------------------------------
-# StatisticsTracker and train_mini_batch
+# train_mini_batch
 # ------------------------------------------------------------------------------------------------
-def stats(seed: int, requires_grad: bool = False) -> NcutStatistics:
-    g = torch.Generator().manual_seed(seed)
-    parts = (torch.rand(3, generator=g, dtype=torch.float64), torch.rand(3, generator=g, dtype=torch.float64) + 1,
-             torch.rand(3, 3, generator=g, dtype=torch.float64))
-    return NcutStatistics(*(p.requires_grad_(requires_grad) for p in parts))
-
-
-def test_tracker_batch_mode_passes_the_estimate_through():
-    s = stats(0)
-    assert StatisticsTracker("batch")(s) is s
-
-
-def test_tracker_running_values_and_batch_gradients():
-    tracker = StatisticsTracker("running", momentum=0.75)
-    first, second = stats(1), stats(2, requires_grad=True)
-    tracker(first)
-    held = tracker(second)
-    want_vol = 0.75 * first.vol + 0.25 * second.vol.detach()
-    assert torch.allclose(held.vol, want_vol)
-    assert held.cut_num is second.cut_num and held.gram is second.gram
-    # The gradient is the loss's at the held value, through the batch's own volumes.
-    loss = ncut_loss_from_statistics(held, gamma=3.0).loss
-    loss.backward()
-    at_held = NcutStatistics(second.cut_num.detach(), want_vol.clone().requires_grad_(True), second.gram.detach())
-    ncut_loss_from_statistics(at_held, gamma=3.0).loss.backward()
-    assert torch.allclose(second.vol.grad, at_held.vol.grad)
-
-
-def test_tracker_full_mode_needs_the_e_step():
-    tracker = StatisticsTracker("full")
-    with pytest.raises(RuntimeError, match="E-step"):
-        tracker(stats(0))
-    tracker.reset(stats(1))
-    assert torch.allclose(tracker(stats(2)).vol, stats(1).vol)
-    with pytest.raises(ValueError, match="statistics"):
-        StatisticsTracker("ema")
-    with pytest.raises(ValueError, match="momentum"):
-        StatisticsTracker("running", momentum=1.0)
-
-
-def test_train_mini_batch_reports_epoch_means_and_calls_the_e_step_once_per_epoch(blocks):
+def test_train_mini_batch_reports_epoch_means(blocks):
     n = blocks.num_nodes
     model = NeuNcut(8, 4, encoder="mlp", hidden_channels=16)
     sampled = sampling_data(propagate_features(blocks.x, blocks.edge_index, steps=2), blocks.edge_index, num_nodes=n)
     loader = NeighborLoader(sampled, num_neighbors=[5], batch_size=80, shuffle=True)
-    calls = []
-
-    def full_statistics():
-        calls.append(model.training)
-        from neuncut_pyg.loss import ncut_statistics
-
-        return ncut_statistics(model._logits(sampled.x, None, None).softmax(-1), blocks.edge_index)
-
-    on_batch = lambda batch: model._logits(batch.x, None, None).softmax(-1)  # noqa: E731
+    on_batch = lambda batch: model._logits(EncoderInput(batch.x)).softmax(-1)  # noqa: E731
     module = torch.nn.ModuleDict({"m": model})
     module.forward = on_batch  # a Module for train()/eval(), called with a batch
     history = train_mini_batch(module, loader, lambda s, b: batch_estimate(s, b, n), epochs=3, lr=1e-2,
-                               gamma=5.0, statistics="full", full_statistics=full_statistics, progress=False)
-    assert calls == [False, False, False]  # once per epoch, in evaluation mode
+                               gamma=5.0, progress=False)
     assert len(history) == 3
     for loss, cut, orth in zip(history.loss, history.cut, history.orth):
         assert loss == pytest.approx(cut + 2.5 * orth, rel=1e-6)  # means of per-batch values
-    with pytest.raises(ValueError, match="full_statistics"):
-        train_mini_batch(module, loader, lambda s, b: batch_estimate(s, b, n), epochs=1, lr=1e-2,
-                         statistics="full", progress=False)
     with pytest.raises(ValueError, match="no batches"):
         train_mini_batch(module, [], lambda s, b: batch_estimate(s, b, n), epochs=1, lr=1e-2, progress=False)
     with pytest.raises(ValueError, match="epochs"):

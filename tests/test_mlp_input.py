@@ -9,8 +9,10 @@ from torch_geometric.data import Data
 from torch_geometric.utils import subgraph
 
 from neuncut_pyg import NeuNcut
-from neuncut_pyg import models
-from neuncut_pyg.baselines import smoothed_feature_clustering
+from neuncut_pyg.models import encoders, neuncut
+from neuncut_pyg.models.encoders import EncoderInput
+from neuncut_pyg.models.graph import Graph
+from neuncut_pyg.start import smoothed, smoothed_feature_clustering
 from neuncut_pyg.checkpoint import load_checkpoint, save_checkpoint
 from neuncut_pyg.generators import planted_partition_graph
 from neuncut_pyg.metrics import nmi
@@ -28,18 +30,19 @@ def expected_input(model: NeuNcut, data: Data) -> torch.Tensor:
     """The documented transform, written out: K steps, unit rows, then (h - shift) / scale."""
     h = propagate_features(data.x, data.edge_index, steps=model.propagation_steps_).double()
     h = h / h.norm(dim=1, keepdim=True).clamp_min(1e-300)
-    return ((h - model._input_shift) / model._input_scale).float()
+    scaling = model.encoder.input_scaling
+    return ((h - scaling.shift) / scaling.scale).float()
 
 
 def test_auto_depth_is_the_starts_and_its_features_are_reused(planted, monkeypatch):
     calls = []
-    original = models.propagate_features
+    original = encoders.propagate_features
 
     def spy(*args, **kwargs):
         calls.append(kwargs.get("steps"))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(models, "propagate_features", spy)
+    monkeypatch.setattr(encoders, "propagate_features", spy)
     model = NeuNcut(16, 4, encoder="mlp").fit(planted, epochs=5, n_init=1, seed=0, progress=False)
     assert model.propagation_steps == "auto"
     assert model.init_ == "spectral" and model.propagation_steps_ == model.init_clustering_.steps
@@ -62,7 +65,7 @@ def test_auto_depth_without_a_start_and_a_fixed_depth(planted):
 def test_input_is_standardized_on_the_training_graph(planted):
     model = NeuNcut(16, 4, encoder="mlp").fit(planted, epochs=2, n_init=1, seed=0, progress=False)
     with torch.no_grad():
-        h = model._propagate(planted.x, models.to_sparse_adjacency(planted.edge_index, num_nodes=600))
+        h = model.encoder.node_features(Graph(planted.x, planted.edge_index))
     assert torch.allclose(h.mean(0), torch.zeros(16), atol=1e-5)
     assert torch.allclose(h.std(0), torch.ones(16), atol=1e-4)
     assert torch.allclose(h, expected_input(model, planted), atol=1e-4)
@@ -71,15 +74,15 @@ def test_input_is_standardized_on_the_training_graph(planted):
 def test_new_graphs_get_the_training_statistics_not_their_own(planted):
     model = NeuNcut(16, 4, encoder="mlp", dropout=0.0).fit(planted, epochs=20, lr=1e-2, n_init=1, seed=0,
                                                             progress=False)
-    shift, scale, steps = model._input_shift.clone(), model._input_scale.clone(), model.propagation_steps_
+    shift, scale, steps = model.encoder.input_scaling.shift.clone(), model.encoder.input_scaling.scale.clone(), model.propagation_steps_
     keep = torch.arange(0, 600, 2)
     edge_index, _ = subgraph(keep, planted.edge_index, relabel_nodes=True, num_nodes=600)
     half = Data(x=planted.x[keep], edge_index=edge_index, num_nodes=keep.numel())
     s = model.predict_proba(half)
-    assert torch.equal(model._input_shift, shift) and torch.equal(model._input_scale, scale)
+    assert torch.equal(model.encoder.input_scaling.shift, shift) and torch.equal(model.encoder.input_scaling.scale, scale)
     assert model.propagation_steps_ == steps
     with torch.no_grad():
-        expected = model._logits(expected_input(model, half), None, None).softmax(-1)
+        expected = model._logits(EncoderInput(expected_input(model, half))).softmax(-1)
     assert torch.allclose(s, expected, atol=1e-4)
     # Batched inference maps the same rows.
     assert torch.allclose(model.predict_proba(half, batch_size=64), s, atol=1e-6)
@@ -96,10 +99,10 @@ def test_zero_steps_leave_the_users_features_alone(planted):
 
 def test_warm_start_keeps_the_fitted_input(planted):
     model = NeuNcut(16, 4, encoder="mlp").fit(planted, epochs=2, n_init=1, seed=0, progress=False)
-    shift, steps = model._input_shift.clone(), model.propagation_steps_
+    shift, steps = model.encoder.input_scaling.shift.clone(), model.propagation_steps_
     other = planted_partition_graph(600, 4, 12, mixing=0.3, num_features=16, feature_noise=2.0, seed=9)
     model.fit(other, epochs=2, n_init=1, seed=0, warm_start=True, progress=False)
-    assert torch.equal(model._input_shift, shift) and model.propagation_steps_ == steps
+    assert torch.equal(model.encoder.input_scaling.shift, shift) and model.propagation_steps_ == steps
 
 
 def test_checkpoint_keeps_depth_and_standardization(planted, tmp_path):
@@ -107,7 +110,7 @@ def test_checkpoint_keeps_depth_and_standardization(planted, tmp_path):
     save_checkpoint(tmp_path / "ck", model, {}, [str(i) for i in range(600)])
     loaded, _, _ = load_checkpoint(tmp_path / "ck")
     assert loaded.propagation_steps == "auto" and loaded.propagation_steps_ == model.propagation_steps_
-    assert torch.equal(loaded._input_scale, model._input_scale)
+    assert torch.equal(loaded.encoder.input_scaling.scale, model.encoder.input_scaling.scale)
     assert torch.allclose(loaded.predict_proba(planted), model.predict_proba(planted))
 
 
@@ -125,22 +128,22 @@ def test_start_returns_the_features_of_its_depth(planted):
 
 def test_large_graph_start_scores_the_grid_only(planted, monkeypatch):
     tried = []
-    original = models.smoothed_feature_clustering
+    original = smoothed.smoothed_feature_clustering
 
     def spy(*args, **kwargs):
         tried.append(kwargs["refine"])
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(models, "smoothed_feature_clustering", spy)
+    monkeypatch.setattr(smoothed, "smoothed_feature_clustering", spy)
     NeuNcut(16, 4, encoder="mlp").fit(planted, epochs=1, n_init=1, seed=0, progress=False)
-    monkeypatch.setattr(models, "_INIT_REFINE_MAX_NODES", 599)
+    monkeypatch.setattr(smoothed, "START_REFINE_MAX_NODES", 599)
     NeuNcut(16, 4, encoder="mlp").fit(planted, epochs=1, n_init=1, seed=0, progress=False)
     assert tried == [True, False]
 
 
 def test_sampled_distillation_fits_the_start(planted, monkeypatch):
     # A batch of 100 nodes per cross-entropy step (instead of all 600) still reproduces the start.
-    monkeypatch.setattr(models, "_INIT_BATCH_NODES", 100)
+    monkeypatch.setattr(neuncut, "_DISTILL_SAMPLE", 100)
     model = NeuNcut(16, 4, encoder="mlp", dropout=0.0).fit(planted, epochs=1, lr=1e-4, n_init=1, seed=0,
                                                             progress=False)
     assert nmi(torch.as_tensor(model.init_clustering_.labels), model.labels_) > 0.9

@@ -10,7 +10,8 @@ from torch_geometric.utils import stochastic_blockmodel_graph
 from torch_sparse import SparseTensor
 
 from neuncut_pyg.models import NeuNcut
-from neuncut_pyg.train import TrainHistory, to_sparse_adjacency, train_full_batch
+from neuncut_pyg.adjacency import to_sparse_adjacency
+from neuncut_pyg.fitting import TrainHistory, train_full_batch
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Sparse:UserWarning"), pytest.mark.usefixtures("one_torch_thread")]
 
@@ -96,14 +97,14 @@ def test_predict_generalizes_to_a_new_graph_of_the_same_model():
 
 def test_sage_encoder(blocks):
     model = quick_fit(NeuNcut(8, 3, encoder="sage", hidden_channels=32), blocks, n_init=3)
-    assert isinstance(model.encoder, GraphSAGE)
+    assert isinstance(model.encoder.net, GraphSAGE)
     assert normalized_mutual_info_score(blocks.y.numpy(), model.predict(blocks).numpy()) > 0.9
 
 
 def test_custom_encoder_returning_logits(blocks):
     encoder = GCN(8, 32, num_layers=2, out_channels=3)
     model = NeuNcut(8, 3, encoder=encoder)
-    assert model.head is None and model.encoder is encoder
+    assert model.head is None and model.encoder.net is encoder
     quick_fit(model, blocks, n_init=3)
     assert normalized_mutual_info_score(blocks.y.numpy(), model.predict(blocks).numpy()) > 0.9
     assert "GCN" in repr(model)
@@ -285,10 +286,13 @@ def test_train_full_batch_directly(blocks):
         def forward(self, x, edge_index):
             return self.net(x)
 
-    history = train_full_batch(Wrapped(), blocks.x, adj, epochs=5, lr=1e-2, gamma=10.0, progress=False)
+    wrapped = Wrapped()
+    history = train_full_batch(wrapped, lambda: wrapped(blocks.x, None), adj, epochs=5, lr=1e-2, gamma=10.0,
+                               progress=False)
     assert len(history) == 5
     with pytest.raises(TypeError, match="SparseTensor"):
-        train_full_batch(Wrapped(), blocks.x, blocks.edge_index, epochs=5, lr=1e-2, progress=False)
+        train_full_batch(wrapped, lambda: wrapped(blocks.x, None), blocks.edge_index, epochs=5, lr=1e-2,
+                         progress=False)
 
 
 def test_diverging_training_raises_instead_of_returning_nan(blocks):
@@ -301,5 +305,6 @@ def test_diverging_training_raises_instead_of_returning_nan(blocks):
             return (x[:, :3] * self.scale * float("inf")).softmax(-1)
 
     adj = to_sparse_adjacency(blocks.edge_index, num_nodes=blocks.num_nodes)
+    exploding = Exploding()
     with pytest.raises(ValueError, match="NaN or infinite"):
-        train_full_batch(Exploding(), blocks.x, adj, epochs=2, lr=1e-2, progress=False)
+        train_full_batch(exploding, lambda: exploding(blocks.x, None), adj, epochs=2, lr=1e-2, progress=False)

@@ -9,11 +9,10 @@ import pytest
 import torch
 from torch_geometric.utils import to_undirected
 
-from neuncut_pyg import refinement
-from neuncut_pyg.baselines import smoothed_feature_clustering
+from neuncut_pyg.start import refinement, smoothed_feature_clustering
 from neuncut_pyg.generators import planted_partition_graph
 from neuncut_pyg.metrics import modularity, nmi, normalized_cut
-from neuncut_pyg.refinement import MergeSplitRefinement, merge_split_refinement
+from neuncut_pyg.start.refinement import MergeSplitRefinement, merge_split_refinement
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
