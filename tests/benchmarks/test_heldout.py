@@ -60,3 +60,5 @@ def test_quick_run_writes_the_table(tmp_path):
     for m in heldout.METHODS:
         assert f"{m} NMI" in text
     assert text.count("\n| 1 |") + text.count("\n| 2 |") == 2
+    assert "NeuNcut's own start NMI" in text
+    assert not (out / "heldout.partial.md").exists()
