@@ -36,6 +36,7 @@ __all__ = [
     "is_sparse_tensor",
     "symmetric_csr",
     "to_sparse_adjacency",
+    "symmetric_degrees",
     "GCNTerms",
     "gcn_node_terms",
     "gcn_adj_t",
@@ -276,6 +277,12 @@ def to_sparse_adjacency(edge_index: Adj, edge_weight: Optional[Tensor] = None, *
     adj.storage.rowptr()
     adj.storage.csr2csc()
     return adj
+
+
+def symmetric_degrees(adj: "SparseTensor") -> Tensor:
+    r"""The degrees ``[N]`` of the symmetrized affinity :math:`(\mathbf{W} + \mathbf{W}^{\top})/2`
+    (row plus column sums, halved), as the loss defines them; ``W 1`` for an undirected graph."""
+    return (adj.sum(dim=0).float() + adj.sum(dim=1).float()) * 0.5
 
 
 class GCNTerms(NamedTuple):

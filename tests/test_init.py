@@ -8,7 +8,15 @@ import torch
 from torch_geometric.utils import to_undirected
 
 from neuncut_pyg import NeuNcut
-from neuncut_pyg.start import SmoothedFeatureClustering, core, embedding, feature_spectral_embedding, smoothed, smoothed_feature_clustering
+from neuncut_pyg.start import (
+    SmoothedFeatureClustering,
+    centre_margins,
+    embedding,
+    feature_spectral_embedding,
+    partition_core,
+    smoothed,
+    smoothed_feature_clustering,
+)
 from neuncut_pyg.fitting import restarts
 from neuncut_pyg.generators import planted_partition_graph
 from neuncut_pyg.metrics import modularity, nmi
@@ -146,7 +154,8 @@ def test_sampled_kmeans_matches_the_full_one(planted, monkeypatch):
 
     class Spy(original):
         def fit(self, X, *args, **kwargs):
-            fits.append((len(X), self.n_init, self.max_iter))
+            if self.n_clusters == 6:  # the start's k-means, not the merge-split bisections
+                fits.append((len(X), self.n_init, self.max_iter))
             return super().fit(X, *args, **kwargs)
 
     monkeypatch.setattr(embedding, "KMeans", Spy)
@@ -201,13 +210,13 @@ def test_train_to_partition_makes_the_network_reproduce_it(planted):
     assert agreement > 0.9  # a random partition, so memorized rather than generalized
 
 
-def test_fit_auto_starts_spectral_full_batch_and_random_in_mini_batches(planted):
+def test_fit_auto_starts_spectral_unless_it_continues_a_run(planted):
     model = NeuNcut(planted.num_features, 6).fit(planted, epochs=5, n_init=1, seed=0, progress=False)
     assert model.init_ == "spectral" and isinstance(model.init_clustering_, SmoothedFeatureClustering)
     model.fit(planted, epochs=1, n_init=1, seed=0, batch_size=400, progress=False)
-    assert model.init_ == "random" and model.init_clustering_ is None
+    assert model.init_ == "spectral" and isinstance(model.init_clustering_, SmoothedFeatureClustering)
     model.fit(planted, epochs=1, n_init=1, seed=0, warm_start=True, progress=False)
-    assert model.init_ == "random"
+    assert model.init_ == "random" and model.init_clustering_ is None
 
 
 def test_fit_start_reads_the_fits_own_sparse_graph(planted, monkeypatch):
@@ -288,12 +297,13 @@ def test_fit_rejects_bad_init(planted, kwargs, match):
         NeuNcut(planted.num_features, 6).fit(planted, epochs=1, progress=False, **kwargs)
 
 
-def test_fit_rejects_spectral_start_with_distributed(planted):
-    from neuncut_pyg.models import _resolve_init
+def test_resolve_init():
+    from neuncut_pyg.models.neuncut import _resolve_init
 
-    with pytest.raises(ValueError, match="distributed"):
-        _resolve_init("spectral", batch_size=100, distributed=True, warm_start=False)
-    assert _resolve_init("auto", batch_size=100, distributed=True, warm_start=False) == "random"
+    assert _resolve_init("auto", warm_start=False) == "spectral"
+    assert _resolve_init("auto", warm_start=True) == _resolve_init("random", warm_start=True) == "random"
+    with pytest.raises(ValueError, match="warm_start"):
+        _resolve_init("spectral", warm_start=True)
 
 
 def test_spectral_start_on_an_undirected_copy_matches(planted):
@@ -342,7 +352,7 @@ def test_centre_margins_match_their_definition(monkeypatch):
     rng = np.random.default_rng(0)
     points = rng.normal(size=(50, 3))
     labels = rng.choice([0, 2, 5], size=50)  # gaps in the label values
-    np.testing.assert_allclose(core.centre_margins(points, labels), brute_force_margins(points, labels),
+    np.testing.assert_allclose(centre_margins(points, labels), brute_force_margins(points, labels),
                                atol=1e-10)
 
 
@@ -351,11 +361,11 @@ def test_centre_margins_of_a_kmeans_partition_are_non_negative():
 
     points = clustered_features(120, 4, 3, signed=True)
     labels = KMeans(3, n_init=3, random_state=0).fit_predict(points)
-    assert (core.centre_margins(points, labels) >= -1e-9).all()
+    assert (centre_margins(points, labels) >= -1e-9).all()
 
 
 def test_centre_margins_of_one_cluster_are_infinite():
-    assert np.isinf(core.centre_margins(np.zeros((4, 2)), np.zeros(4, dtype=np.int64))).all()
+    assert np.isinf(centre_margins(np.zeros((4, 2)), np.zeros(4, dtype=np.int64))).all()
 
 
 @pytest.mark.parametrize("points, labels, match", [
@@ -366,7 +376,7 @@ def test_centre_margins_of_one_cluster_are_infinite():
 ])
 def test_centre_margins_reject_bad_input(points, labels, match):
     with pytest.raises(ValueError, match=match):
-        core.centre_margins(points, labels)
+        centre_margins(points, labels)
 
 
 @pytest.mark.parametrize("fraction", [0.1, 0.25, 0.5, 0.9, 1.0])
@@ -374,7 +384,7 @@ def test_partition_core_keeps_the_deepest_share_of_each_cluster(fraction):
     rng = np.random.default_rng(1)
     labels = rng.choice([0, 1, 3], size=61, p=[0.6, 0.3, 0.1])
     margins = rng.normal(size=61)
-    core = core.partition_core(labels, margins, fraction)
+    core = partition_core(labels, margins, fraction)
     assert core.dtype == bool and core.shape == (61,)
     for c in np.unique(labels):
         members = np.flatnonzero(labels == c)
@@ -384,7 +394,7 @@ def test_partition_core_keeps_the_deepest_share_of_each_cluster(fraction):
 
 def test_partition_core_keeps_a_node_of_every_cluster():
     labels = np.array([0, 0, 0, 0, 1, 2, 2])
-    core = core.partition_core(labels, np.arange(7.0), 0.01)
+    core = partition_core(labels, np.arange(7.0), 0.01)
     assert set(labels[core]) == {0, 1, 2} and core.sum() == 3
 
 
@@ -394,14 +404,14 @@ def test_partition_core_keeps_a_node_of_every_cluster():
 ])
 def test_partition_core_rejects_bad_input(fraction, margins, match):
     with pytest.raises(ValueError, match=match):
-        core.partition_core(np.array([0, 1, 1]), margins, fraction)
+        partition_core(np.array([0, 1, 1]), margins, fraction)
 
 
 def test_smoothed_clustering_returns_the_margins_of_its_partition(planted):
     result = smoothed_feature_clustering(planted.x, planted.edge_index, 6, steps=[2], seed=0)
     assert result.margins.shape == (planted.num_nodes,) and np.isfinite(result.margins).all()
     # The deepest quarter of each cluster is purer than the whole partition.
-    core = core.partition_core(result.labels, result.margins, 0.25)
+    core = partition_core(result.labels, result.margins, 0.25)
     assert nmi(planted.y[core], result.labels[core]) >= nmi(planted.y, result.labels)
 
 
@@ -439,7 +449,7 @@ def test_fit_spectral_runs_fit_shrinking_cores_of_the_start(planted, monkeypatch
     model = NeuNcut(planted.num_features, 6).fit(planted, epochs=3, n_init=3, seed=0, progress=False)
     assert model.init_core_fractions_ == [1.0, 0.5, 0.25]
     start = model.init_clustering_
-    expected = [int(core.partition_core(start.labels, start.margins, f).sum()) for f in (1.0, 0.5, 0.25)]
+    expected = [int(partition_core(start.labels, start.margins, f).sum()) for f in (1.0, 0.5, 0.25)]
     assert fitted == [n for n in expected for _ in range(2)]
     assert expected[0] == planted.num_nodes and expected[2] < 0.3 * planted.num_nodes
     random = NeuNcut(planted.num_features, 6).fit(planted, epochs=1, n_init=2, seed=0, init="random", progress=False)
@@ -463,9 +473,9 @@ def test_fit_mlp_runs_all_fit_the_whole_start(planted, monkeypatch):
 
 def test_fit_start_of_an_mlp_on_a_larger_graph_samples_fitted_nodes(planted, monkeypatch):
     # Above _DISTILL_SAMPLE nodes an MLP is fitted on sampled rows: they must be fitted (labelled) rows.
-    from neuncut_pyg.models import neuncut
+    from neuncut_pyg.fitting import strategies
 
-    monkeypatch.setattr(neuncut, "_DISTILL_SAMPLE", 100)
+    monkeypatch.setattr(strategies, "DISTILL_SAMPLE", 100)
     monkeypatch.setattr(restarts, "DISTILL_STEPS", 3)
     monkeypatch.setattr(restarts, "DISTILL_CORE_STEPS", 3)
     seen = []

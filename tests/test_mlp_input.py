@@ -9,7 +9,8 @@ from torch_geometric.data import Data
 from torch_geometric.utils import subgraph
 
 from neuncut_pyg import NeuNcut
-from neuncut_pyg.models import encoders, neuncut
+from neuncut_pyg.fitting import strategies
+from neuncut_pyg.models import encoders
 from neuncut_pyg.models.encoders import EncoderInput
 from neuncut_pyg.models.graph import Graph
 from neuncut_pyg.start import smoothed, smoothed_feature_clustering
@@ -143,7 +144,7 @@ def test_large_graph_start_scores_the_grid_only(planted, monkeypatch):
 
 def test_sampled_distillation_fits_the_start(planted, monkeypatch):
     # A batch of 100 nodes per cross-entropy step (instead of all 600) still reproduces the start.
-    monkeypatch.setattr(neuncut, "_DISTILL_SAMPLE", 100)
+    monkeypatch.setattr(strategies, "DISTILL_SAMPLE", 100)
     model = NeuNcut(16, 4, encoder="mlp", dropout=0.0).fit(planted, epochs=1, lr=1e-4, n_init=1, seed=0,
                                                             progress=False)
     assert nmi(torch.as_tensor(model.init_clustering_.labels), model.labels_) > 0.9

@@ -69,7 +69,7 @@ def test_fit_returns_self_records_history_and_lowers_the_loss(blocks):
     assert history.loss[-1] < 0.5 * history.loss[0]
     for loss, cut, orth in zip(history.loss, history.cut, history.orth):
         assert loss == pytest.approx(cut + model.gamma_ / 2 * orth, rel=1e-4)
-    assert set(history.as_dict()) == {"loss", "cut", "orth"}
+    assert set(history.as_dict()) == {"loss", "cut", "orth", "seconds"} and min(history.seconds) > 0
 
 
 def test_predict_recovers_planted_blocks(blocks):

@@ -94,3 +94,70 @@ def test_bad_batch_arguments_raise():
         seed_ncut_statistics(s, ei, 2, torch.ones(4))
     with pytest.raises(ValueError, match="num_neighbors"):
         seed_ncut_statistics(s, ei, 2, torch.ones(5), num_neighbors=torch.ones(3))
+
+
+# ------------------------------------------------------------------------------------------------
+# MembershipCache: the neighbours' memberships read from a cache instead of the encoder
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture
+def cached_graph():
+    from neuncut_pyg.adjacency import symmetric_degrees, to_sparse_adjacency
+
+    torch.manual_seed(3)
+    probs = torch.full((3, 3), 0.03)
+    probs.fill_diagonal_(0.2)
+    edge_index = stochastic_blockmodel_graph([40, 40, 40], probs)
+    weight = torch.rand(edge_index.size(1), dtype=torch.float64) + 0.5
+    weight = (weight + weight[_reverse_edges(edge_index)]) / 2  # symmetric weights
+    adj = to_sparse_adjacency(edge_index, weight.float(), num_nodes=120)
+    theta = torch.randn(120, K, requires_grad=True)
+    return adj, symmetric_degrees(adj), theta
+
+
+def _reverse_edges(edge_index):
+    """The position of each edge's reverse in an undirected edge_index."""
+    key = edge_index[0] * 1000 + edge_index[1]
+    reverse = edge_index[1] * 1000 + edge_index[0]
+    order = key.argsort()
+    return order[torch.searchsorted(key[order], reverse)]
+
+
+@pytest.mark.parametrize("batch_size", [1, 17, 120])
+def test_a_fresh_cache_gives_the_full_statistics_and_gradients_over_an_epoch(cached_graph, batch_size):
+    from neuncut_pyg.sampling import MembershipCache
+
+    adj, deg, theta = cached_graph
+    s = theta.softmax(-1)
+    full = ncut_statistics(s, adj)
+    cache = MembershipCache(adj, deg)
+    cache.reset(s)
+    total = None
+    for seeds in torch.randperm(120, generator=torch.Generator().manual_seed(0)).split(batch_size):
+        total = add(total, cache.statistics(theta[seeds].softmax(-1), seeds))
+    for got, want in zip(total, full):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    # The gradients too: the cached neighbours carry none, the seeds' terms make up for them.
+    weights = [torch.randn(t.shape, generator=torch.Generator().manual_seed(i)) for i, t in enumerate(full)]
+    grad = torch.autograd.grad(sum((w * t).sum() for w, t in zip(weights, total)), theta)[0]
+    want = torch.autograd.grad(sum((w * t).sum() for w, t in zip(weights, full)), theta)[0]
+    torch.testing.assert_close(grad, want, rtol=1e-4, atol=1e-5)
+
+
+def test_the_cache_learns_the_seeds_and_scales_the_estimate(cached_graph):
+    from neuncut_pyg.sampling import MembershipCache
+
+    adj, deg, theta = cached_graph
+    cache = MembershipCache(adj, deg)
+    with pytest.raises(RuntimeError, match="reset"):
+        cache.statistics(theta[:5].softmax(-1), torch.arange(5))
+    stale = torch.full((120, K), 1.0 / K)
+    cache.reset(stale)
+    seeds = torch.tensor([3, 50, 99])
+    fresh = theta[seeds].softmax(-1)
+    half = cache.statistics(fresh, seeds, scale=2.0)
+    torch.testing.assert_close(cache.values[seeds], fresh.detach())
+    assert torch.equal(cache.values[:3], stale[:3])  # other rows untouched
+    # The estimate reads the neighbours' cached (stale) values, scaled.
+    neighbour_sum = adj.index_select(0, seeds).matmul(stale)
+    want_cut = (fresh * (deg[seeds].unsqueeze(-1) * fresh - neighbour_sum)).sum(0)
+    torch.testing.assert_close(half.cut_num.detach(), 2.0 * want_cut.detach())
