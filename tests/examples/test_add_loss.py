@@ -7,11 +7,10 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "examples" / "add_loss_to_gnn.py"
 NUMBER = r"([-+]?(?:\d+\.?\d*|nan|inf))"
 

@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import load_example
+from conftest import REPO, load_example
 
-REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "examples" / "cora.py"
 NUMBER = r"[-+]?(?:\d+\.\d+|nan|inf)"
 CELL = rf"({NUMBER}) ± ({NUMBER})"
