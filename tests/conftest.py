@@ -70,12 +70,17 @@ def planetoid_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def cora_default_fit(planetoid_root):
     """``(data, model)``: NeuNcut with every default on Cora, seed 0 (three runs of 300 epochs
-    from the spectral start: about 25 s on 2 idle cores), fitted once per session for the tests
-    of the README's numbers and of the core runs."""
+    from the spectral start: about 25 s on 2 idle cores), fitted once per session, on one torch
+    thread, for the tests of the README's numbers and of the core runs."""
     from neuncut_pyg import NeuNcut, load_planetoid
 
     data = load_planetoid("Cora", planetoid_root)
-    model = NeuNcut(data.num_features, int(data.y.max()) + 1).fit(data, seed=0, progress=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # as one_torch_thread: a busy machine's thread pool costs more than it gives
+    try:
+        model = NeuNcut(data.num_features, int(data.y.max()) + 1).fit(data, seed=0, progress=False)
+    finally:
+        torch.set_num_threads(before)
     return data, model
 
 
