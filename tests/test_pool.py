@@ -177,6 +177,7 @@ def test_unbatched_dense_input_gets_a_batch_dimension():
 # 0-7 it ranges 0.52-0.97, the features alone separating the blocks), so that the bar is
 # training's. Measured after 150 steps, seeds 0-7: accuracy 0.983-1.000, loss down to
 # 0.004-0.012 of its start.
+@pytest.mark.usefixtures("one_torch_thread")
 @pytest.mark.parametrize("seed", [1, 4, 5])
 def test_training_on_the_loss_recovers_planted_blocks(seed):
     torch.manual_seed(seed)

@@ -55,6 +55,7 @@ def test_full_neighbourhoods_sum_to_the_full_graph_statistics(graph):
                    reason="torch-sparse's neighbor_sample without replacement is not uniform "
                           "(rusty1s/pytorch_sparse#385): the 2nd-6th of 20 neighbours are kept at rate 0.21, "
                           "the others at 0.26 (expected 0.25); pyg-lib's sampler is uniform")
+@pytest.mark.usefixtures("one_torch_thread")
 def test_the_loader_keeps_every_neighbour_equally_often():
     # The n_i / c_i correction of the estimates is unbiased only if each of a node's n_i
     # neighbours is kept with the same probability c_i / n_i. 200 stars of 20 leaves, fan-out 5:
@@ -82,6 +83,7 @@ UNBIASED_EPOCHS = 40
 MAX_ABS_Z = 4.5
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_sampled_batch_estimates_are_unbiased(graph, seed):
     # Fan-out 5 of degrees ~18: every epoch's seed terms (each node a seed once) estimate the
