@@ -76,8 +76,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=None, help="passes over the nodes (default: 20, 2 with --quick)")
     parser.add_argument("--batch-size", type=int, default=512,
                         help="seed nodes per step over ALL processes (default: 512)")
-    parser.add_argument("--num-neighbors", type=int, nargs="+", default=[10, 10],
-                        help="neighbours sampled per hop (default: 10 10: the loss's hop and the GCN layer's)")
+    parser.add_argument("--num-neighbors", type=int, nargs="+", default=[10],
+                        help="neighbours sampled per GNN layer (default: 10 for the one GCN layer)")
     parser.add_argument("--n-init", type=int, default=None, help="runs, the lowest-loss kept (default: 2, 1 with --quick)")
     parser.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate (default: 1e-2)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the graph and of the training (default: 0)")

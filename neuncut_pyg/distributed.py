@@ -69,6 +69,7 @@ __all__ = [
     "is_main_process",
     "all_reduce_sum",
     "all_reduce_statistics",
+    "all_gather_rows",
     "average_statistics",
     "StatisticsReducer",
     "shard_seeds",
@@ -143,6 +144,17 @@ def all_reduce_sum(tensor: Tensor, group: Optional[Any] = None) -> Tensor:
     if get_world_size(group) == 1:
         return tensor
     return _AllReduceSum.apply(tensor, group)
+
+
+def all_gather_rows(tensor: Tensor, group: Optional[Any] = None) -> Tensor:
+    """Every rank's ``tensor`` (equal shapes on all ranks), concatenated along the first
+    dimension in rank order; no gradient. ``tensor`` itself outside a process group."""
+    world = get_world_size(group)
+    if world == 1:
+        return tensor
+    parts = [torch.empty_like(tensor) for _ in range(world)]
+    dist.all_gather(parts, tensor.contiguous(), group=group)
+    return torch.cat(parts)
 
 
 def _pack(stats: NcutStatistics) -> Tensor:

@@ -3,7 +3,15 @@ fitting strategy per mode (:mod:`~neuncut_pyg.fitting.strategies`: full batch, m
 data-parallel) and the restart loop over them (:mod:`~neuncut_pyg.fitting.restarts`)."""
 from neuncut_pyg.fitting.loops import TrainHistory, train_full_batch, train_mini_batch, train_to_partition
 from neuncut_pyg.fitting.restarts import FittedRuns, StartTarget, fit_runs
-from neuncut_pyg.fitting.strategies import DataParallel, FittingStrategy, FullBatch, MiniBatch, TrainSettings
+from neuncut_pyg.fitting.strategies import (
+    DataParallel,
+    FittingStrategy,
+    FullBatch,
+    MiniBatch,
+    SeedBatches,
+    TrainSettings,
+    seeds_of,
+)
 
 __all__ = [
     "TrainHistory",
@@ -17,5 +25,7 @@ __all__ = [
     "FittingStrategy",
     "FullBatch",
     "MiniBatch",
+    "SeedBatches",
     "TrainSettings",
+    "seeds_of",
 ]

@@ -11,6 +11,7 @@ The loops hold no model logic: they call what they are given, score it and step 
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
@@ -36,21 +37,23 @@ class TrainHistory:
             \frac{\gamma}{2}\mathcal{L}_{\mathrm{orth}}`.
         cut (List[float]): the relaxed normalized cut :math:`\mathcal{L}_{\mathrm{cut}}`.
         orth (List[float]): the orthogonality penalty :math:`\mathcal{L}_{\mathrm{orth}}`.
+        seconds (List[float]): wall time of each epoch.
     """
 
     loss: List[float] = field(default_factory=list)
     cut: List[float] = field(default_factory=list)
     orth: List[float] = field(default_factory=list)
+    seconds: List[float] = field(default_factory=list)
 
-    def append(self, out: NcutLossOutput) -> None:
-        """Records one epoch's ``(loss, cut, orth)``."""
-        self.loss.append(float(out.loss.detach()))
-        self.cut.append(float(out.cut.detach()))
-        self.orth.append(float(out.orth.detach()))
+    def append(self, loss: float, cut: float, orth: float, seconds: float) -> None:
+        """Records one epoch."""
+        for values, value in ((self.loss, loss), (self.cut, cut), (self.orth, orth), (self.seconds, seconds)):
+            values.append(float(value))
 
     def as_dict(self) -> Dict[str, List[float]]:
-        """The history as ``{'loss': [...], 'cut': [...], 'orth': [...]}``."""
-        return {"loss": list(self.loss), "cut": list(self.cut), "orth": list(self.orth)}
+        """The history as ``{'loss': [...], 'cut': [...], 'orth': [...], 'seconds': [...]}``."""
+        return {"loss": list(self.loss), "cut": list(self.cut), "orth": list(self.orth),
+                "seconds": list(self.seconds)}
 
     def __len__(self) -> int:
         return len(self.loss)
@@ -115,11 +118,12 @@ def train_full_batch(
     model.train()
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
     for epoch in bar:
+        start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         out = _finite(relaxed_ncut_loss(memberships(), adj, gamma=gamma), epoch)
         out.loss.backward()
         optimizer.step()
-        history.append(out)
+        history.append(out.loss.detach(), out.cut.detach(), out.orth.detach(), time.perf_counter() - start)
         if progress and (epoch % 10 == 0 or epoch == epochs - 1):
             bar.set_postfix(loss=f"{history.loss[-1]:.4f}", cut=f"{history.cut[-1]:.4f}",
                             orth=f"{history.orth[-1]:.4f}", refresh=False)
@@ -183,6 +187,7 @@ def train_mini_batch(
                disable=not progress, leave=False, dynamic_ncols=True, unit="batch")
     model.train()
     for epoch in range(epochs):
+        start = time.perf_counter()
         sums = torch.zeros(3, dtype=torch.float64)
         num_batches = 0
         for batch in loader:
@@ -200,9 +205,7 @@ def train_mini_batch(
         if num_batches == 0:
             raise ValueError("the loader yielded no batches")
         mean = (sums / num_batches).tolist()
-        history.loss.append(mean[0])
-        history.cut.append(mean[1])
-        history.orth.append(mean[2])
+        history.append(*mean, time.perf_counter() - start)
         if progress:
             bar.set_postfix(epoch=epoch + 1, loss=f"{mean[0]:.4f}", cut=f"{mean[1]:.4f}", orth=f"{mean[2]:.4f}",
                             refresh=False)

@@ -21,22 +21,36 @@ from neuncut_pyg._validation import (
     check_probability,
     is_int,
 )
-from neuncut_pyg.adjacency import Adj
-from neuncut_pyg.fitting import DataParallel, FittingStrategy, FullBatch, MiniBatch, StartTarget, TrainSettings, fit_runs
+from neuncut_pyg import distributed as dist
+from neuncut_pyg.adjacency import Adj, symmetric_degrees
+from neuncut_pyg.fitting import (
+    DataParallel,
+    FittingStrategy,
+    FullBatch,
+    MiniBatch,
+    SeedBatches,
+    StartTarget,
+    TrainSettings,
+    fit_runs,
+)
 from neuncut_pyg.gamma import auto_gamma
 from neuncut_pyg.loss import validate_gamma
 from neuncut_pyg.models.encoders import EncoderInput, build_encoder
 from neuncut_pyg.models.graph import Graph, check_features, read_graph
+from neuncut_pyg.sampling import MembershipCache
 from neuncut_pyg.start import CORE_SHRINK, core_fractions, spectral_start
 
-__all__ = ["NeuNcut", "INIT_MODES"]
+__all__ = ["NeuNcut", "INIT_MODES", "FULL_BATCH_DEFAULTS", "MINI_BATCH_DEFAULTS"]
 
 #: Starts of ``fit(init=...)``; ``"auto"`` resolves to one of the others.
 INIT_MODES = ("auto", "random", "spectral")
-# Neighbours sampled per node and hop when fit() gets a batch_size but no num_neighbors.
+#: ``fit``'s settings when not given, per mode: full batch (``batch_size=None``: every step sees
+#: the whole graph) and mini-batches (one step per batch; an epoch visits every node once).
+#: ``docs/defaults.md`` gives the measurements behind each.
+FULL_BATCH_DEFAULTS = {"epochs": 300, "lr": 1e-3, "n_init": 3}
+MINI_BATCH_DEFAULTS = {"epochs": 5, "lr": 1e-2, "n_init": 1}
+# Neighbours sampled per node and message-passing layer when fit() gets no num_neighbors.
 _DEFAULT_FANOUT = 10
-# Nodes per cross-entropy step when a row-wise encoder is fitted to the start on a larger graph.
-_DISTILL_SAMPLE = 20_000
 
 
 class NeuNcut(torch.nn.Module):
@@ -180,21 +194,25 @@ class NeuNcut(torch.nn.Module):
     # ------------------------------------------------------------------------------------------
     # Estimator
     # ------------------------------------------------------------------------------------------
-    def fit(self, data: Data, epochs: int = 300, lr: float = 1e-3, weight_decay: float = 0.0, progress: bool = True,
-            *, n_init: int = 3, seed: Optional[int] = None, warm_start: bool = False,
-            batch_size: Optional[int] = None, num_neighbors: Optional[List[int]] = None,
+    def fit(self, data: Data, epochs: Optional[int] = None, lr: Optional[float] = None, weight_decay: float = 0.0,
+            progress: bool = True, *, n_init: Optional[int] = None, seed: Optional[int] = None,
+            warm_start: bool = False, batch_size: Optional[int] = None, num_neighbors: Optional[List[int]] = None,
             distributed: bool = False, init: str = "auto") -> "NeuNcut":
         r"""Trains the model on one graph by gradient descent on the relaxed Ncut, ``n_init``
         times, and keeps the run whose memberships have the lowest full-graph loss (evaluation
         mode), as :class:`sklearn.cluster.KMeans` keeps its lowest-inertia run.
 
         **Full batch** (``batch_size=None``): every step sees the whole graph.
-        **Mini-batch** (``batch_size=B``): each epoch visits every node once as a seed of a
-        ``NeighborLoader`` batch, one Adam step per batch; each seed contributes its terms of the
-        *full* graph's statistics (:mod:`neuncut_pyg.sampling`). The first hop of
-        ``num_neighbors`` feeds the loss, the further hops the encoder.
+        **Mini-batch** (``batch_size=B``): one Adam step per batch of ``B`` seed nodes, every
+        node a seed once per epoch. The encoder runs on the seeds (a GNN on their neighbourhoods
+        sampled by ``NeighborLoader``); each seed contributes its terms of the *full* graph's
+        statistics, its whole neighbourhood read from a cache of memberships
+        (:class:`~neuncut_pyg.sampling.MembershipCache`). This is the path for graphs whose
+        full-batch step does not fit in memory (``docs/scale.md``).
         **Data-parallel** (``distributed=True``, with a ``batch_size``): mini-batches split over
         the ranks of the default process group (:class:`~neuncut_pyg.fitting.DataParallel`).
+        ``epochs``, ``lr`` and ``n_init`` default per mode (:data:`FULL_BATCH_DEFAULTS`,
+        :data:`MINI_BATCH_DEFAULTS`).
 
         **The start** (``init``): ``"spectral"`` first fits the network by cross-entropy to a
         label-free partition, the spectral clustering of graph-smoothed features
@@ -202,22 +220,21 @@ class NeuNcut(torch.nn.Module):
         each start cluster, the share :math:`2^{-r}` of its nodes deepest inside it
         (:func:`~neuncut_pyg.start.core_fractions`; all of it for ``encoder="mlp"``), and the
         relaxed Ncut places the rest. ``"random"``: freshly initialized parameters. ``"auto"``:
-        ``"spectral"`` for full-batch fits, ``"random"`` for mini-batch, data-parallel or
-        ``warm_start`` fits.
+        ``"spectral"``, or ``"random"`` for a ``warm_start``.
 
         Args:
             data (torch_geometric.data.Data): The graph: ``x`` ``[N, F]`` and ``edge_index``
                 ``[2, E]`` (optional ``edge_weight``) or ``adj_t``. Labels are never read.
-            epochs (int): Full-batch steps, or passes over the nodes. (default: ``300``)
-            lr (float): Adam learning rate. (default: ``1e-3``)
+            epochs (int, optional): Full-batch steps, or passes over the nodes.
+            lr (float, optional): Adam learning rate.
             weight_decay (float): Adam weight decay. (default: ``0.0``)
             progress (bool): Show a tqdm progress bar. (default: ``True``)
-            n_init (int): Training runs; the lowest final loss is kept. (default: ``3``)
+            n_init (int, optional): Training runs; the lowest final loss is kept.
             seed (int, optional): Seeds every random choice (the global RNG is left as it was).
             warm_start (bool): Continue from the current parameters (needs ``n_init=1``).
             batch_size (int, optional): Seed nodes per mini-batch; ``None``: full batch.
-            num_neighbors (List[int], optional): Neighbours per node and hop, ``-1`` for all.
-                (default: ``10`` per hop, one hop more than the encoder's layers)
+            num_neighbors (List[int], optional): Neighbours sampled per node for each of a GNN
+                encoder's layers, ``-1`` for all. (default: ``10`` per layer)
             distributed (bool): Train data-parallel over the default process group, called on
                 every rank with the same arguments and graph. (default: ``False``)
             init (str): ``"auto"``, ``"spectral"`` or ``"random"``. (default: ``"auto"``)
@@ -237,22 +254,21 @@ class NeuNcut(torch.nn.Module):
             raise ValueError(f"num_clusters={self.num_clusters} clusters cannot be formed from a graph of "
                              f"{graph.num_nodes} nodes: need num_clusters <= num_nodes")
         seed = check_optional_int(seed, "seed", minimum=0)
-        n_init = check_int(n_init, "n_init")
+        batch_size = check_optional_int(batch_size, "batch_size")
+        defaults = FULL_BATCH_DEFAULTS if batch_size is None else MINI_BATCH_DEFAULTS
+        epochs, lr = defaults["epochs"] if epochs is None else epochs, defaults["lr"] if lr is None else lr
+        n_init = check_int(defaults["n_init"] if n_init is None else n_init, "n_init")
         if warm_start and n_init > 1:
             raise ValueError("warm_start=True continues one run: it needs n_init=1")
-        batch_size = check_optional_int(batch_size, "batch_size")
         num_neighbors = self._num_neighbors(num_neighbors, batch_size)
         if distributed:
             DataParallel.check(batch_size)
-        init = _resolve_init(init, batch_size=batch_size, distributed=distributed, warm_start=warm_start)
-        adj = graph.adjacency
-        self.gamma_ = auto_gamma(self.num_clusters, adj, num_nodes=graph.num_nodes) if self.gamma == "auto" \
-            else self.gamma
+        init = _resolve_init(init, warm_start=warm_start)
+        self.gamma_ = auto_gamma(self.num_clusters, graph.adjacency, num_nodes=graph.num_nodes) \
+            if self.gamma == "auto" else self.gamma
         settings = TrainSettings(epochs, lr, weight_decay, self.gamma_, progress)
         with _seeded(seed, graph.x):
-            start, start_features = (spectral_start(graph.x, adj, self.num_clusters,
-                                                    seed=int(torch.randint(0, 2**31 - 1, ())), return_features=True)
-                                     if init == "spectral" else (None, None))
+            start, start_features = self._start(graph, init, distributed)
             features = self.encoder.node_features(graph, fit=not warm_start, start_features=start_features,
                                                   start_steps=None if start is None else start.steps)
             del start_features
@@ -260,31 +276,54 @@ class NeuNcut(torch.nn.Module):
             target = None if start is None else StartTarget(
                 torch.from_numpy(start.labels).to(graph.x.device), start.margins,
                 core_fractions(n_init, shrink=CORE_SHRINK if self.encoder.fits_start_cores else 1.0))
-            runs = fit_runs(self, strategy, adj, n_init=n_init, gamma=self.gamma_, warm_start=warm_start, start=target)
+            runs = fit_runs(self, strategy, graph.adjacency, n_init=n_init, gamma=self.gamma_,
+                            warm_start=warm_start, start=target)
         self.init_, self.init_clustering_ = init, start
         self.loss_history_, self.labels_ = runs.history, runs.labels
         self.objective_, self.init_objectives_ = min(runs.objectives), runs.objectives
         self.init_core_fractions_ = None if target is None else list(target.fractions)
         return self
 
+    def _start(self, graph: Graph, init: str, distributed: bool):
+        """``(start, its smoothed features)`` of a spectral start (the same on every rank of a
+        process group), or ``(None, None)``."""
+        if init != "spectral":
+            return None, None
+        seed = int(torch.randint(0, 2**31 - 1, ()))
+        if distributed:
+            seed = dist.broadcast_object(seed)
+        return spectral_start(graph.x, graph.adjacency, self.num_clusters, seed=seed, return_features=True)
+
     def _strategy(self, graph: Graph, features: Tensor, settings: TrainSettings, batch_size: Optional[int],
                   num_neighbors: Optional[List[int]], distributed: bool, seed: Optional[int]) -> FittingStrategy:
         """The fitting strategy of a fit: full batch, mini-batch or data-parallel."""
+        rowwise = self.encoder.rowwise
         if batch_size is None:
             inputs = self.encoder.full_input(features, graph)
 
             def memberships(rows: Optional[Tensor]) -> Tensor:
                 return self._logits(inputs if rows is None else EncoderInput(inputs.x[rows])).softmax(dim=-1)
 
-            return FullBatch(self, memberships, graph.adjacency, settings,
-                             distill_sample=_DISTILL_SAMPLE if self.encoder.rowwise else None)
-        sampled = self.encoder.sampling_data(features, graph)
-        # Inference sees whole neighbourhoods over the hops the encoder reads (all but the loss's).
-        hops = None if self.encoder.hops is not None else [-1] * max(1, len(num_neighbors) - 1)
+            return FullBatch(self, memberships, graph.adjacency, settings, rowwise=rowwise)
+        n = graph.num_nodes
+        per_step = DataParallel.seeds_per_rank(batch_size, n) if distributed else min(batch_size, n)
+        shared = dist.shared_seed(seed) if distributed else None
+        if rowwise:
+            on_seeds = _OnRows(self, features)
+            batches = SeedBatches(n, per_step, world_size=dist.get_world_size(), rank=dist.get_rank(), seed=shared)
+            source = features
+        else:
+            on_seeds = _OnSeeds(self)
+            source = self.encoder.sampling_data(features, graph)
+            batches = dist.ShardedNeighborLoader(source, num_neighbors=num_neighbors, batch_size=per_step,
+                                                 seed=shared) if distributed else \
+                NeighborLoader(source, num_neighbors=num_neighbors, batch_size=per_step, shuffle=True)
+        cache = MembershipCache(graph.adjacency, symmetric_degrees(graph.adjacency))
+        # Inference reads whole neighbourhoods over the hops the encoder reads.
+        hops = None if self.encoder.hops is not None else [-1] * len(num_neighbors)
         strategy = DataParallel if distributed else MiniBatch
-        extra = {"seed": seed} if distributed else {}
-        return strategy(_OnBatch(self), sampled, lambda: self._proba_in_batches(sampled, batch_size, hops), settings,
-                        num_neighbors=num_neighbors, batch_size=batch_size, **extra)
+        return strategy(on_seeds, batches, cache, lambda: self._proba_in_batches(source, batch_size, hops), settings,
+                        num_nodes=n, rowwise=rowwise)
 
     def fit_predict(self, data: Data, *args: Any, **kwargs: Any) -> Tensor:
         r"""Fits the model on ``data`` (arguments as :meth:`fit`) and returns ``labels_``, what
@@ -325,22 +364,26 @@ class NeuNcut(torch.nn.Module):
     # Mini-batches
     # ------------------------------------------------------------------------------------------
     def _num_neighbors(self, num_neighbors: Optional[List[int]], batch_size: Optional[int]) -> Optional[List[int]]:
-        """The checked fan-out of a mini-batch fit (one hop for the loss plus the encoder's)."""
-        if batch_size is None:
-            if num_neighbors is not None:
-                raise ValueError("num_neighbors sets the sampling of mini-batches: give a batch_size too")
-            return None
+        """The checked fan-out of a mini-batch fit: one entry per message-passing layer of the
+        encoder (the loss reads whole neighbourhoods from the membership cache)."""
         hops = self.encoder.hops
         if num_neighbors is None:
+            if batch_size is None or hops == 0:
+                return None
             if hops is None:
-                raise ValueError("fit in mini-batches with a custom encoder needs num_neighbors: the hops of "
-                                 "neighbours its layers read, plus one for the loss")
-            return [_DEFAULT_FANOUT] * (hops + 1)
+                raise ValueError("fit in mini-batches with a custom encoder needs num_neighbors: the neighbours "
+                                 "its layers read, one entry per hop (e.g. [10, 10] for two layers)")
+            return [_DEFAULT_FANOUT] * hops
+        if batch_size is None:
+            raise ValueError("num_neighbors sets the sampling of mini-batches: give a batch_size too")
+        if hops == 0:
+            raise ValueError(f"encoder={self.encoder_name!r} reads no neighbourhood: its mini-batches sample "
+                             "nothing, leave num_neighbors out")
         num_neighbors = check_num_neighbors(num_neighbors)
-        if hops is not None and len(num_neighbors) < hops + 1:
+        if hops is not None and len(num_neighbors) != hops:
             raise ValueError(f"num_neighbors={num_neighbors} has {len(num_neighbors)} hop(s) but the "
-                             f"{self.encoder_name.upper()} encoder needs {hops + 1}: one for the loss plus one "
-                             "per message-passing layer")
+                             f"{self.encoder_name.upper()} encoder has {hops} message-passing layer(s): give one "
+                             f"entry per layer (the loss reads every neighbour from a cache of memberships)")
         return num_neighbors
 
     def _proba_in_batches(self, sampled: Union[Data, Tensor], batch_size: int,
@@ -374,28 +417,37 @@ class NeuNcut(torch.nn.Module):
                 f"encoder={encoder}{shape}, gamma={self.gamma})")
 
 
-class _OnBatch(torch.nn.Module):
-    """``model`` as a mini-batch loop calls it: ``batch -> S`` for every node of the batch."""
+class _OnSeeds(torch.nn.Module):
+    """``model`` as a mini-batch loop calls it: a ``NeighborLoader`` batch -> ``S`` of its seeds."""
 
     def __init__(self, model: NeuNcut) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, batch: Data) -> Tensor:
-        return self.model._logits(self.model.encoder.batch_input(batch)).softmax(dim=-1)
+        return self.model._logits(self.model.encoder.batch_input(batch))[: batch.batch_size].softmax(dim=-1)
 
 
-def _resolve_init(init: str, *, batch_size: Optional[int], distributed: bool, warm_start: bool) -> str:
-    """``"random"`` or ``"spectral"``: the start ``fit(init=init)`` uses with these settings."""
+class _OnRows(torch.nn.Module):
+    """``model`` for an encoder that maps rows independently: seed ids -> ``S`` of those rows."""
+
+    def __init__(self, model: NeuNcut, features: Tensor) -> None:
+        super().__init__()
+        self.model = model
+        self.features = features
+
+    def forward(self, seeds: Tensor) -> Tensor:
+        return self.model._logits(EncoderInput(self.features[seeds])).softmax(dim=-1)
+
+
+def _resolve_init(init: str, *, warm_start: bool) -> str:
+    """``"random"`` or ``"spectral"``: the start ``fit(init=init)`` uses."""
     check_choice(init, "init", INIT_MODES)
     if init == "auto":
-        return "random" if (batch_size is not None or distributed or warm_start) else "spectral"
+        return "random" if warm_start else "spectral"
     if init == "spectral" and warm_start:
         raise ValueError("init='spectral' re-initializes the network, warm_start=True continues it: "
                          "choose one (init='random' with warm_start=True)")
-    if init == "spectral" and distributed:
-        raise ValueError("init='spectral' is not available with distributed=True: train the start on one process "
-                         "(fit(init='spectral', epochs=...)) and continue distributed with warm_start=True")
     return init
 
 
