@@ -155,7 +155,7 @@ def test_fit_k_auto_on_an_edge_list_and_assign(graph_files, tmp_path, capsys):
     assert "k=3 (chosen: --k auto)" in stdout
     model, config, _ = load_checkpoint(out)
     assert config["num_clusters"] == model.num_clusters_ == 3 and config["features"] == {"kind": "model"}
-    assert config["ncut"] == pytest.approx(model.ncut_) and model.featureless_input_ is not None
+    assert config["ncut"] >= 0 and config["kept"] in ("trained", "start") and model.featureless_input_ is not None
     fitted = {row["node_id"]: int(row["cluster"]) for row in read_csv(out / "assignments.csv")}
     assert nmi(data.y, torch.tensor([fitted[n] for n in ids])) > 0.8
     status, _, err = run_main(capsys, "assign", "--model", out, "--edges", root / "grown.tsv",

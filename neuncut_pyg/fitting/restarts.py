@@ -105,8 +105,8 @@ def never_worse_than_start(model: torch.nn.Module, strategy: FittingStrategy, ad
     cluster left empty counts 1, so collapsing clusters is not rewarded). Label-free: both are
     scored on the objective the loss relaxes, exact at one-hot memberships.
 
-    When the start is kept, the network is fitted by cross-entropy to all of it, so that its
-    predictions on new nodes follow the partition kept.
+    When the start is kept, the network is re-initialized and fitted by cross-entropy to all of
+    it, so that its predictions on new nodes follow the partition kept.
     """
     ncut = normalized_cut(labels.cpu(), adj, num_clusters=num_clusters)
     if start is None:
@@ -114,6 +114,7 @@ def never_worse_than_start(model: torch.nn.Module, strategy: FittingStrategy, ad
     start_ncut = normalized_cut(start.labels.cpu(), adj, num_clusters=num_clusters)
     if ncut <= start_ncut:
         return KeptPartition(labels, "trained", ncut, start_ncut)
+    model.reset_parameters()  # a fresh network fits the start better than one trained away from it
     train_to_partition(model, strategy.distill_batches(start.labels), steps=DISTILL_CORE_STEPS, lr=DISTILL_LR,
                        weight_decay=DISTILL_WEIGHT_DECAY)
     model.eval()
