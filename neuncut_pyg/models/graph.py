@@ -12,7 +12,7 @@ from torch_geometric.data import Data
 from torch_sparse import SparseTensor
 
 from neuncut_pyg._validation import is_int
-from neuncut_pyg.adjacency import Adj, to_sparse_adjacency
+from neuncut_pyg.adjacency import Adj, is_sparse_tensor, to_sparse_adjacency
 from neuncut_pyg.models.featureless import node_keys
 
 __all__ = ["Graph", "read_graph", "check_features"]
@@ -37,6 +37,13 @@ class Graph:
     def node_keys(self) -> NDArray[np.uint64]:
         """The 64-bit keys of the nodes' ids (:func:`~neuncut_pyg.models.featureless.node_keys`)."""
         return node_keys(torch.arange(self.num_nodes) if self.node_id is None else self.node_id)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the graph's tensors live (its features', else its connectivity's)."""
+        if self.x is not None:
+            return self.x.device
+        return self.edge_index.device() if is_sparse_tensor(self.edge_index) else self.edge_index.device
 
     @property
     def adjacency(self) -> SparseTensor:

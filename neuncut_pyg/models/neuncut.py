@@ -22,7 +22,7 @@ from neuncut_pyg._validation import (
     is_int,
 )
 from neuncut_pyg import distributed as dist
-from neuncut_pyg.adjacency import Adj, is_sparse_tensor, symmetric_degrees
+from neuncut_pyg.adjacency import Adj, symmetric_degrees
 from neuncut_pyg.fitting import (
     DataParallel,
     FittingStrategy,
@@ -330,8 +330,9 @@ class NeuNcut(torch.nn.Module):
             without ``x``, set.
 
         Raises:
-            ValueError: on a malformed graph or features, ``num_clusters`` above the number of
-                nodes, or a setting out of range.
+            ValueError: on a malformed graph or features (a ``Data`` without ``x`` for a model
+                built with ``in_channels``; without ``x`` and ``num_nodes``), ``num_clusters`` (or
+                ``k_min``) above the number of nodes, or a setting out of range.
         """
         graph = read_graph(data, -1 if self.lazy and not warm_start else self.in_channels, "fit",
                            featureless=warm_start and self.featureless_input_ is not None)
@@ -348,7 +349,7 @@ class NeuNcut(torch.nn.Module):
         if distributed:
             DataParallel.check(batch_size)
         init = _resolve_init(init, warm_start=warm_start)
-        device = graph.x.device if graph.x is not None else _graph_device(graph)
+        device = graph.device
         with _seeded(seed, device):
             start_seed = 0
             if init != "random" or (self.num_clusters == "auto" and not warm_start):
@@ -396,7 +397,7 @@ class NeuNcut(torch.nn.Module):
         choice = choose_num_clusters(graph.adjacency, graph.num_nodes, k_min=k_min, k_max=k_max, seed=seed)
         self._build_head(choice.k)
         if self.head is not None:
-            self.head.to(_graph_device(graph))
+            self.head.to(graph.device)
         return choice.embedding
 
     def _featureless_features(self, graph: Graph, *, fit: bool) -> Tensor:
@@ -577,12 +578,6 @@ def _resolve_init(init: str, *, warm_start: bool) -> str:
         raise ValueError(f"init={init!r} re-initializes the network, warm_start=True continues it: "
                          "choose one (init='random' with warm_start=True)")
     return init
-
-
-def _graph_device(graph: Graph) -> torch.device:
-    """Where a graph's tensors live (its features', else its connectivity's)."""
-    edges = graph.edge_index
-    return edges.device() if is_sparse_tensor(edges) else edges.device
 
 
 @contextlib.contextmanager
