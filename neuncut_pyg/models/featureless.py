@@ -13,7 +13,7 @@ embedding with every community direction at unit scale (``docs/featureless.md``)
 from __future__ import annotations
 
 import hashlib
-from typing import Optional, Sequence, Union
+from typing import Sequence, Union
 
 import numpy as np
 import torch
