@@ -6,8 +6,8 @@ Data flows one way: graph -> start -> encoder -> soft memberships S -> loss stat
 - :mod:`neuncut_pyg.loss`: the relaxed normalized cut (the one place it is written down)
 - :mod:`neuncut_pyg.pool`: ``NcutPooling``, a DMoNPooling-style layer for hierarchical GNNs
 - :mod:`neuncut_pyg.models`: ``NeuNcut``, the estimator, and its encoders
-- :mod:`neuncut_pyg.start`: the method's start (spectral clustering of smoothed features,
-  merge-split refinement, the core schedule)
+- :mod:`neuncut_pyg.start`: the method's start (spectral clustering of smoothed features, or of
+  the graph itself; merge-split refinement, the core schedule; the count of communities)
 - :mod:`neuncut_pyg.fitting`: the training loops, one strategy per mode, the restart loop
 - :mod:`neuncut_pyg.sampling`: a mini-batch's unbiased share of the full graph's statistics
 - :mod:`neuncut_pyg.gamma`: the label-free orthogonality weight ``auto_gamma``
@@ -38,7 +38,7 @@ from neuncut_pyg.pool import NcutPooling
 from neuncut_pyg.models import NeuNcut
 from neuncut_pyg.data import DatasetNotFoundError, load_dataset, load_ogb_node, load_planetoid
 from neuncut_pyg.baselines import kmeans_features, spectral_clustering
-from neuncut_pyg.start import merge_split_refinement, smoothed_feature_clustering
+from neuncut_pyg.start import choose_num_clusters, merge_split_refinement, smoothed_feature_clustering
 from neuncut_pyg.gamma import auto_gamma
 from neuncut_pyg.propagation import propagate_features
 from neuncut_pyg.metrics import evaluate_clustering
@@ -68,6 +68,7 @@ __all__ = [
     "spectral_clustering",
     "smoothed_feature_clustering",
     "merge_split_refinement",
+    "choose_num_clusters",
     "auto_gamma",
     "propagate_features",
     "evaluate_clustering",

@@ -16,6 +16,7 @@ import weakref
 from typing import Dict, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
+import scipy.sparse
 import torch
 from torch import Tensor
 
@@ -31,6 +32,7 @@ __all__ = [
     "all_finite",
     "as_coo",
     "edge_arrays",
+    "scipy_affinity",
     "spmm",
     "validate_memberships",
     "is_sparse_tensor",
@@ -162,6 +164,16 @@ def edge_arrays(
     row, col, weight = as_coo(adj, edge_weight, num_nodes=num_nodes,
                               dtype=torch.float32 if unweighted else torch.float64)
     return row.cpu().numpy(), col.cpu().numpy(), None if unweighted else weight.cpu().numpy()
+
+
+def scipy_affinity(adj: Adj, edge_weight: Optional[Tensor] = None, *, num_nodes: int) -> scipy.sparse.csr_matrix:
+    r"""The symmetrized affinity :math:`\mathbf{W}' = (\mathbf{W} + \mathbf{W}^{\top})/2` as a
+    float64 ``scipy.sparse`` CSR matrix ``[N, N]``, duplicate edges summed (as the loss's sparse
+    product reads them): the operator of ARPACK's eigen-solves."""
+    row, col, weight = edge_arrays(adj, edge_weight, num_nodes=num_nodes)
+    data = np.ones(row.size) if weight is None else weight
+    w = scipy.sparse.coo_matrix((data, (row, col)), shape=(num_nodes, num_nodes)).tocsr()
+    return ((w + w.T) * 0.5).tocsr()
 
 
 def spmm(adj: Adj, row: Tensor, col: Tensor, weight: Tensor, x: Tensor) -> Tensor:

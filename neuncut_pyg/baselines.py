@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from neuncut_pyg._validation import check_int, check_num_clusters
-from neuncut_pyg.adjacency import Adj, as_coo
+from neuncut_pyg.adjacency import Adj, as_coo, scipy_affinity
 from neuncut_pyg.start.embedding import feature_rows, kmeans_labels
 
 __all__ = ["normalized_adjacency", "spectral_clustering", "kmeans_features"]
@@ -42,10 +42,7 @@ def normalized_adjacency(
     \frac{\tau}{N}\mathbf{1}\mathbf{1}^{\top}` (degrees :math:`\mathbf{d} + \tau`), returned as a
     ``LinearOperator`` that applies the dense rank-one term implicitly: :math:`O(E + N)` per product.
     """
-    row, col, weight = as_coo(edge_index, edge_weight, num_nodes=num_nodes, dtype=torch.float64)
-    row_np, col_np, weight_np = row.cpu().numpy(), col.cpu().numpy(), weight.cpu().numpy()
-    w = scipy.sparse.coo_matrix((weight_np, (row_np, col_np)), shape=(num_nodes, num_nodes)).tocsr()
-    w = ((w + w.T) * 0.5).tocsr()  # duplicates summed, as the loss's sparse product does
+    w = scipy_affinity(edge_index, edge_weight, num_nodes=num_nodes)
     deg = np.asarray(w.sum(axis=1)).ravel() + regularization
     inv_sqrt = np.zeros_like(deg)
     np.divide(1.0, np.sqrt(deg), out=inv_sqrt, where=deg > 0)

@@ -29,6 +29,7 @@ from neuncut_pyg import distributed as dist
 from neuncut_pyg._version import __version__
 from neuncut_pyg.io import atomic_torch_save, atomic_write_text
 from neuncut_pyg.models import NeuNcut
+from neuncut_pyg.models.featureless import FeaturelessInput
 
 __all__ = [
     "CHECKPOINT_FORMAT_VERSION",
@@ -44,8 +45,11 @@ __all__ = [
 #: of the ``state_dict`` (version-1 MLPs read unstandardized features).
 #: 3: the encoder's network is ``encoder.net``, the MLP's input scaling
 #: ``encoder.input_scaling``; built-in encoder options are stored (``encoder_kwargs``).
-CHECKPOINT_FORMAT_VERSION: int = 3
-_READABLE_VERSIONS = (2, 3)
+#: 4: a model fitted without features carries its input (``featureless_input``: the settings of
+#: :class:`~neuncut_pyg.models.featureless.FeaturelessInput`, whose fitted transform is in the
+#: ``state_dict``); ``num_clusters`` is the fitted :math:`k` (``num_clusters="auto"`` resolved).
+CHECKPOINT_FORMAT_VERSION: int = 4
+_READABLE_VERSIONS = (2, 3, 4)
 
 #: Name of the file that holds the weights inside a checkpoint directory.
 CHECKPOINT_FILE: str = "checkpoint.pt"
@@ -77,7 +81,7 @@ def _model_kwargs(model: NeuNcut) -> Dict[str, Any]:
     act_name = type(act).__name__.lower() if act is not None else None
     kwargs = {
         "in_channels": model.in_channels,
-        "num_clusters": model.num_clusters,
+        "num_clusters": model.num_clusters if model.num_clusters_ is None else model.num_clusters_,
         "encoder": model.encoder_name,
         "hidden_channels": model.hidden_channels,
         "num_layers": model.num_layers,
@@ -85,6 +89,8 @@ def _model_kwargs(model: NeuNcut) -> Dict[str, Any]:
         "act": act_name,
         "gamma": model.gamma,
     }
+    if model.num_clusters_ is None:
+        kwargs.update(k_min=model.k_min, k_max=model.k_max)
     if model.encoder_name == "mlp":
         kwargs["propagation_steps"] = model.propagation_steps
     try:
@@ -131,10 +137,14 @@ def save_checkpoint(
         ValueError: if the model has a custom encoder or ``config`` is not JSON-serializable.
     """
     kwargs = _model_kwargs(model)
+    featureless = model.featureless_input_
     metadata = {
         "format_version": CHECKPOINT_FORMAT_VERSION,
         "package_version": _package_version(),
         "model_kwargs": kwargs,
+        "featureless_input": None if featureless is None else {
+            "dim": featureless.dim, "components": featureless.out_channels, "steps": featureless.steps,
+            "seed": featureless.seed},
         "config": config,
     }
     try:
@@ -189,6 +199,8 @@ def load_checkpoint(directory: Union[str, os.PathLike]) -> Tuple[NeuNcut, Dict[s
         state = _upgrade_state_dict(state)
     try:
         model = NeuNcut(**payload["model_kwargs"])
+        if payload.get("featureless_input") is not None:
+            model.featureless_input_ = FeaturelessInput(**payload["featureless_input"])
         model.load_state_dict(state)
     except (TypeError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"checkpoint {file} does not rebuild a NeuNcut: {err}".splitlines()[0]) from err

@@ -4,22 +4,23 @@ r"""The ``neuncut`` command line: train NeuNcut on a graph, assign nodes, evalua
 
     neuncut fit --dataset cora --out run/                       # k = number of classes
     neuncut fit --edges graph.csv --k 8 --out run/ --plot       # featureless graph
+    neuncut fit --edges graph.csv --k auto --out run/           # k chosen from the graph
     neuncut assign --model run/ --edges bigger_graph.csv --out new.csv
     neuncut evaluate --assignments run/assignments.csv --edges graph.csv [--labels y.csv]
 
 ``fit`` writes the checkpoint (:mod:`neuncut_pyg.checkpoint`) and ``assignments.csv``
 (``node_id,cluster,confidence``, the confidence being the largest membership) into ``--out``.
 
-**Graphs without features.** A GNN needs node features; for an edge list given without
-``--features``, each node id is hashed to a seed of a standard normal vector
-(:func:`node_id_features`), and these vectors are averaged over the graph's random walk for a
-few steps. Random vectors break the symmetry between communities that structural features
-(degrees) cannot, and the averaging makes nodes of one community alike, so a one-layer GCN
-separates them. Because the vectors are keyed by node id, ``assign`` rebuilds the same features
-for known nodes and fresh ones for new ids: the featurization (``dim``, ``steps``, ``seed``) is
-stored in the checkpoint. The features of a node depend on its neighbourhood, so ``assign`` is
+**Graphs without features.** An edge list given without ``--features`` (or a dataset without
+features) goes to the library's featureless path: ``NeuNcut(-1, k)`` on a ``Data`` without
+``x``, whose ``node_id`` are the hashed node ids (:func:`~neuncut_pyg.models.featureless.node_keys`).
+The model builds its input from them (:class:`~neuncut_pyg.models.featureless.FeaturelessInput`)
+and stores it in the checkpoint, so ``assign`` rebuilds the same features for known nodes and
+fresh ones for new ids. The features of a node depend on its neighbourhood, so ``assign`` is
 meant for graphs that share most nodes with the training graph (the training graph grown or
-edited); for a disjoint graph, train with real ``--features``.
+edited); for a disjoint graph, train with real ``--features``. Checkpoints written before this
+path (``"node-id-random-walk"`` features, :func:`node_id_features`) are still assigned with the
+features they were trained on.
 
 Bad input (a missing or malformed file, an unknown node id, ``k`` larger than the graph, a
 checkpoint of another format version, a dataset that is not on disk) ends with one line
@@ -55,13 +56,16 @@ from neuncut_pyg.io import (
 )
 from neuncut_pyg.metrics import evaluate_clustering
 from neuncut_pyg.models import NeuNcut
+from neuncut_pyg.models.featureless import node_keys
 
 __all__ = ["main", "build_parser", "node_id_features"]
 
 PROG = "neuncut"
 
-#: Featurization of graphs given without features (stored in the checkpoint config).
-DEFAULT_ID_FEATURES = {"kind": "node-id-random-walk", "dim": 32, "steps": 4, "seed": 0}
+#: The checkpoint config's ``features`` of a graph without features: the model's own input.
+MODEL_FEATURES = {"kind": "model"}
+# Older checkpoints' featurization of graphs without features (node_id_features' settings).
+_LEGACY_ID_FEATURES = "node-id-random-walk"
 
 
 class CommandError(Exception):
@@ -83,7 +87,8 @@ def node_id_features(
     seed: int = 0,
 ) -> Tensor:
     r"""Node features for a graph that has none: random vectors keyed by node id, smoothed by
-    a random walk.
+    a random walk. The featurization of checkpoints written before the library had its own
+    featureless path (``NeuNcut(-1, k)`` on a ``Data`` without ``x``), kept to assign with them.
 
     Node ``v`` gets :math:`\mathbf{r}_v \sim \mathcal{N}(\mathbf{0}, \mathbf{I}_{dim})` drawn
     from a generator seeded with a hash of ``(seed, v)``, so the same id always gets the same
@@ -143,25 +148,40 @@ def _load_named(args: argparse.Namespace) -> Data:
     return load_dataset(name, args.root)
 
 
+def _featureless_data(edge_index: Tensor, node_ids: Sequence[str], edge_weight: Optional[Tensor] = None) -> Data:
+    """A ``Data`` without ``x`` whose ``node_id`` are the hashed ids: NeuNcut's featureless path."""
+    keys = torch.from_numpy(node_keys(list(node_ids)).view(np.int64))
+    data = Data(edge_index=edge_index, num_nodes=len(node_ids), node_id=keys)
+    if edge_weight is not None:
+        data.edge_weight = edge_weight
+    return data
+
+
 def _graph_from_edges(
     edges: str, features: Optional[str], featurizer: Optional[Dict[str, Any]]
 ) -> Tuple[Data, List[str], Dict[str, Any]]:
-    """``(data, node_ids, featurizer)`` of an edge-list file (with features from a file or made)."""
+    """``(data, node_ids, featurizer)`` of an edge-list file: features from a file, none (the
+    model's own input), or an older checkpoint's ``featurizer``."""
     edge_index, edge_weight, node_ids = read_edge_list(edges)
     if features is not None:
-        x = read_features(features, node_ids)
+        data = Data(x=read_features(features, node_ids), edge_index=edge_index, num_nodes=len(node_ids))
         featurizer = {"kind": "file"}
-    else:
-        featurizer = dict(featurizer or DEFAULT_ID_FEATURES)
+    elif featurizer is not None and featurizer.get("kind") == _LEGACY_ID_FEATURES:
         x = node_id_features(node_ids, edge_index, edge_weight, dim=featurizer["dim"],
                              steps=featurizer["steps"], seed=featurizer["seed"])
-    data = Data(x=x, edge_index=edge_index, num_nodes=len(node_ids))
+        data = Data(x=x, edge_index=edge_index, num_nodes=len(node_ids))
+    else:
+        return _featureless_data(edge_index, node_ids, edge_weight), node_ids, dict(MODEL_FEATURES)
     if edge_weight is not None:
         data.edge_weight = edge_weight
     return data, node_ids, featurizer
 
 
-def _check_k(k: int, num_nodes: int) -> None:
+def _check_k(k: Any, num_nodes: int, args: argparse.Namespace) -> None:
+    if (args.k_min is not None or args.k_max is not None) and k != "auto":
+        raise CommandError("--k-min and --k-max bound --k auto; give --k auto with them")
+    if k == "auto":
+        return
     if k < 2:
         raise CommandError(f"--k must be at least 2, got {k}")
     if k > num_nodes:
@@ -190,11 +210,10 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         data = _load_named(args)
         node_ids = _numbered_ids(data.num_nodes)
         featurizer: Dict[str, Any] = {"kind": "dataset", "dataset": args.dataset.lower()}
-        if getattr(data, "x", None) is None:
-            featurizer = dict(DEFAULT_ID_FEATURES)
-            data.x = node_id_features(node_ids, data.edge_index, None, dim=featurizer["dim"],
-                                      steps=featurizer["steps"], seed=featurizer["seed"])
         labels = getattr(data, "y", None)
+        if getattr(data, "x", None) is None:
+            featurizer = dict(MODEL_FEATURES)
+            data = _featureless_data(data.edge_index, node_ids)
         if labels is not None:
             labels = labels.view(-1)
         k = args.k if args.k is not None else (int(labels.max()) + 1 if labels is not None else None)
@@ -205,11 +224,13 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             raise CommandError("--k (the number of clusters) is required with --edges")
         data, node_ids, featurizer = _graph_from_edges(args.edges, args.features, None)
         k = args.k
-    _check_k(k, len(node_ids))
+    _check_k(k, len(node_ids), args)
 
     model_kwargs = {"encoder": args.encoder, "hidden_channels": args.hidden, "num_layers": args.layers,
                     "gamma": args.gamma, "dropout": args.dropout}
-    model = NeuNcut(data.x.size(1), k, **model_kwargs)
+    if k == "auto":
+        model_kwargs.update(k_min=args.k_min, k_max=args.k_max)
+    model = NeuNcut(data.x.size(1) if getattr(data, "x", None) is not None else -1, k, **model_kwargs)
     fit_options: Dict[str, Any] = {"init": args.init}
     if args.n_init is not None:
         fit_options["n_init"] = args.n_init
@@ -224,15 +245,22 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         "source": {"dataset": args.dataset} if args.dataset else {"edges": str(args.edges),
                                                                   "features": args.features},
         "objective": model.objective_,
+        "num_clusters": model.num_clusters_,
+        "ncut": model.ncut_,
+        "kept": model.kept_,
     }
     out.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out, model, config, node_ids)
     atomic_write_csv(out / "assignments.csv", ["node_id", "cluster", "confidence"], _assignments_rows(node_ids, proba))
     if args.plot:
         _plots(out, model, proba.argmax(dim=-1), labels)
+    k = model.num_clusters_
     sizes = torch.bincount(proba.argmax(dim=-1), minlength=k).tolist()
-    print(f"trained NeuNcut ({len(node_ids)} nodes, k={k}): final loss {model.objective_:.4f}, "
-          f"cluster sizes {sizes}; wrote {out / 'checkpoint.pt'} and {out / 'assignments.csv'}")
+    chosen = " (chosen: --k auto)" if args.k == "auto" else ""
+    kept = "; kept the start's partition (training did not lower its Ncut)" if model.kept_ == "start" else ""
+    print(f"trained NeuNcut ({len(node_ids)} nodes, k={k}{chosen}): final loss {model.objective_:.4f}, "
+          f"Ncut {model.ncut_:.4f}, cluster sizes {sizes}{kept}; wrote {out / 'checkpoint.pt'} and "
+          f"{out / 'assignments.csv'}")
     return 0
 
 
@@ -240,7 +268,7 @@ def _cmd_assign(args: argparse.Namespace) -> int:
     model, config, train_ids = load_checkpoint(args.model)
     featurizer = config.get("features", {})
     kind = featurizer.get("kind")
-    if kind == "node-id-random-walk":
+    if kind in ("model", _LEGACY_ID_FEATURES):
         if args.features is not None:
             raise CommandError(
                 f"the model in {args.model} was trained without --features (node-id features): "
@@ -253,7 +281,8 @@ def _cmd_assign(args: argparse.Namespace) -> int:
     atomic_write_csv(args.out, ["node_id", "cluster", "confidence"], _assignments_rows(node_ids, proba))
     known = set(train_ids)
     new = sum(1 for node in node_ids if node not in known)
-    print(f"assigned {len(node_ids)} nodes ({new} not in the training graph) to {model.num_clusters} clusters; wrote {args.out}")
+    print(f"assigned {len(node_ids)} nodes ({new} not in the training graph) to {model.num_clusters_} clusters; "
+          f"wrote {args.out}")
     return 0
 
 
@@ -310,7 +339,7 @@ def _plots(out: Path, model: NeuNcut, clusters: Tensor, labels: Optional[Tensor]
     ax.legend()
     save(fig, "loss.png")
 
-    sizes = torch.bincount(clusters, minlength=model.num_clusters).numpy()
+    sizes = torch.bincount(clusters, minlength=model.num_clusters_).numpy()
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.bar(np.arange(len(sizes)), sizes)
     ax.set_xticks(np.arange(len(sizes)))
@@ -362,6 +391,15 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _num_clusters(text: str):
+    if text == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'auto', got {text!r}") from None
+
+
 def _gamma(text: str):
     return "auto" if text == "auto" else _positive_float(text)
 
@@ -386,7 +424,11 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--dataset", help="cora, citeseer, pubmed, ogbn-*, or synthetic (a planted partition)")
     source.add_argument("--edges", help="edge list: src,dst[,weight] (comma, tab or whitespace separated)")
     fit.add_argument("--features", help="node features: .npy [N, F] in edge-list node order, or CSV node_id,f1,...")
-    fit.add_argument("--k", type=int, default=None, help="number of clusters (default for datasets: number of classes)")
+    fit.add_argument("--k", type=_num_clusters, default=None,
+                     help="number of clusters, or 'auto' to choose it from the graph (default for datasets: number "
+                          "of classes)")
+    fit.add_argument("--k-min", type=int, default=None, help="with --k auto: the fewest clusters (default: 2)")
+    fit.add_argument("--k-max", type=int, default=None, help="with --k auto: the most clusters (default: 100)")
     fit.add_argument("--encoder", choices=["gcn", "sage", "mlp"], default="gcn",
                      help="encoder: a GNN, or an MLP over propagated features (default: gcn)")
     fit.add_argument("--epochs", type=_positive_int, default=300, help="training epochs (default: 300)")
@@ -401,10 +443,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--n-init", type=_positive_int, default=None,
                      help="training runs from independent initializations; the lowest-loss run is kept "
                           "(default: NeuNcut.fit's)")
-    fit.add_argument("--init", choices=["auto", "random", "spectral"], default="auto",
+    fit.add_argument("--init", choices=["auto", "random", "spectral", "graph"], default="auto",
                      help="start of each run: 'spectral' fits the network to a spectral clustering of "
-                          "graph-smoothed features first; 'auto' does so full-batch, 'random' in "
-                          "mini-batches (default: auto)")
+                          "graph-smoothed features first (of the graph itself without features), 'graph' to "
+                          "that of the graph itself; 'auto' is 'spectral' (default: auto)")
     fit.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     fit.add_argument("--out", required=True, help="output directory (checkpoint, assignments.csv, plots)")
     fit.add_argument("--plot", action="store_true", help="also write loss.png, cluster_sizes.png, confusion.png")

@@ -30,8 +30,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.metrics.cluster import contingency_matrix
 from torch import Tensor
 
-from neuncut_pyg.adjacency import Adj, edge_arrays, is_sparse_tensor
-from neuncut_pyg.loss import ncut_statistics
+from neuncut_pyg.adjacency import Adj, edge_arrays
 
 # Edges per block in the counting passes over the edges.
 _EDGE_CHUNK = 1 << 22
@@ -152,7 +151,8 @@ def modularity_from_sums(vol: NDArray[np.float64], intra: NDArray[np.float64], r
 # ----------------------------------------------------------------------------------------------
 
 
-def normalized_cut(labels: LabelsLike, edge_index: Adj, edge_weight: Optional[Tensor] = None) -> float:
+def normalized_cut(labels: LabelsLike, edge_index: Adj, edge_weight: Optional[Tensor] = None, *,
+                   num_clusters: Optional[int] = None) -> float:
     r"""The discrete :math:`k`-way normalized cut of a partition.
 
     .. math::
@@ -161,8 +161,9 @@ def normalized_cut(labels: LabelsLike, edge_index: Adj, edge_weight: Optional[Te
 
     It ranges over :math:`[0, k]`; lower is better. It is the relaxed objective of
     :func:`~neuncut_pyg.loss.relaxed_ncut_loss` evaluated at the one-hot memberships of the
-    partition (where the relaxation is exact), and is computed by that same code,
-    :func:`~neuncut_pyg.loss.ncut_statistics`. Clusters of zero volume (isolated nodes only)
+    partition (where the relaxation is exact), computed from per-cluster sums over the edges
+    rather than from one-hot memberships (``NeuNcut.fit`` scores every fit with it, on graphs
+    where an :math:`N \times k` matrix is large). Clusters of zero volume (isolated nodes only)
     have a zero cut too and are left out rather than counted as :math:`0/0`.
 
     Args:
@@ -170,19 +171,19 @@ def normalized_cut(labels: LabelsLike, edge_index: Adj, edge_weight: Optional[Te
         edge_index (torch.Tensor or SparseTensor): The graph over the ``N`` nodes, in any PyG
             ``Adj`` form.
         edge_weight (torch.Tensor, optional): Non-negative edge weights ``[E]``.
+        num_clusters (int, optional): The :math:`k` the partition was asked for: each of its
+            clusters left empty then counts :math:`1`, the limit of a cluster shrunk to one
+            node, so that a partition is not scored better for using fewer clusters.
+            (default: ``None``: the clusters present only)
 
-    Cost: :math:`O(Ek + Nk^2)` time and :math:`O(Nk)` memory for the one-hot memberships.
+    Cost: :math:`O(N + E)` time, :math:`O(k)` memory beyond the edges.
     """
-    ids, num_clusters = _contiguous(_as_label_array(labels, "labels"))
-    # Memberships live where the graph lives; anything else is rejected by ncut_statistics.
-    device = edge_index.device() if is_sparse_tensor(edge_index) else getattr(edge_index, "device", "cpu")
-    index = torch.from_numpy(ids).to(device)
-    # A single cluster gets an empty companion column: the statistics need k >= 2, and an empty
-    # cluster has zero volume, so it is left out of the sum below.
-    one_hot = torch.nn.functional.one_hot(index, max(num_clusters, 2)).to(torch.float64)
-    stats = ncut_statistics(one_hot, edge_index, edge_weight)
-    nonempty = stats.vol > 0
-    return float((stats.cut_num[nonempty] / stats.vol[nonempty]).sum())
+    ids, present = _contiguous(_as_label_array(labels, "labels"))
+    empty = 0 if num_clusters is None else max(int(num_clusters) - present, 0)
+    vol, intra = _cluster_sums(ids, present, edge_index, edge_weight)
+    nonempty = vol > 0
+    cut = np.clip(vol[nonempty] - intra[nonempty], 0.0, None)  # clip float round-off
+    return float((cut / vol[nonempty]).sum()) + empty
 
 
 def conductance(labels: LabelsLike, edge_index: Adj, edge_weight: Optional[Tensor] = None) -> float:

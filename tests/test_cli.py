@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch_geometric.data import Data
 
 from neuncut_pyg.checkpoint import save_checkpoint
 from neuncut_pyg.cli import main, node_id_features
@@ -142,6 +143,45 @@ def test_fit_cora(planetoid_root, tmp_path, capsys):
     assert status == 0, err
     assert "2708 nodes, k=7" in stdout
     assert len(read_csv(tmp_path / "cora" / "assignments.csv")) == 2708
+
+
+def test_fit_k_auto_on_an_edge_list_and_assign(graph_files, tmp_path, capsys):
+    from neuncut_pyg.checkpoint import load_checkpoint
+
+    root, data, ids, _ = graph_files
+    out = tmp_path / "auto"
+    status, stdout, err = run_main(capsys, "fit", "--edges", root / "edges.csv", "--k", "auto", "--out", out, *QUICK)
+    assert status == 0, err
+    assert "k=3 (chosen: --k auto)" in stdout
+    model, config, _ = load_checkpoint(out)
+    assert config["num_clusters"] == model.num_clusters_ == 3 and config["features"] == {"kind": "model"}
+    assert config["ncut"] >= 0 and config["kept"] in ("trained", "start") and model.featureless_input_ is not None
+    fitted = {row["node_id"]: int(row["cluster"]) for row in read_csv(out / "assignments.csv")}
+    assert nmi(data.y, torch.tensor([fitted[n] for n in ids])) > 0.8
+    status, _, err = run_main(capsys, "assign", "--model", out, "--edges", root / "grown.tsv",
+                              "--out", tmp_path / "grown.csv")
+    assert status == 0, err
+    assigned = {row["node_id"]: int(row["cluster"]) for row in read_csv(tmp_path / "grown.csv")}
+    assert sum(assigned[n] == fitted[n] for n in ids) / len(ids) > 0.95
+    status, _, err = run_main(capsys, "fit", "--edges", root / "edges.csv", "--k", 3, "--k-max", 5, "--out", out)
+    assert status == 2 and "--k-min and --k-max bound --k auto" in err
+
+
+def test_checkpoints_of_node_id_features_still_assign(graph_files, tmp_path, capsys):
+    # Written before the library's featureless path: the model reads the 32 node-id features.
+    root, data, ids, _ = graph_files
+    edge_index = data.edge_index
+    x = node_id_features(ids, edge_index, dim=32, steps=4, seed=0)
+    model = NeuNcut(32, 3, hidden_channels=16).fit(Data(x=x, edge_index=edge_index), epochs=20, lr=1e-2, n_init=1,
+                                                   seed=0, progress=False)
+    legacy = {"kind": "node-id-random-walk", "dim": 32, "steps": 4, "seed": 0}
+    save_checkpoint(tmp_path / "old", model, {"features": legacy}, ids)
+    status, _, err = run_main(capsys, "assign", "--model", tmp_path / "old", "--edges", root / "edges.csv",
+                              "--out", tmp_path / "a.csv")
+    assert status == 0, err
+    assigned = {row["node_id"]: int(row["cluster"]) for row in read_csv(tmp_path / "a.csv")}
+    expected = model.predict(Data(x=x, edge_index=edge_index))
+    assert [assigned[n] for n in ids] == expected.tolist()
 
 
 def test_node_id_features_are_keyed_by_id():

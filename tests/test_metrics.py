@@ -130,6 +130,15 @@ def test_normalized_cut_of_components_is_zero_and_of_single_cluster_is_zero():
     assert normalized_cut(np.array([0, 1, 1, 2, 2, 2]), two_triangles) == pytest.approx(1.5)
 
 
+def test_normalized_cut_counts_the_empty_clusters_of_a_k_way_partition():
+    two_triangles = torch.tensor([[0, 1, 1, 2, 2, 0, 3, 4, 4, 5, 5, 3], [1, 0, 2, 1, 0, 2, 4, 3, 5, 4, 3, 5]])
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    assert normalized_cut(labels, two_triangles, num_clusters=2) == 0.0
+    # Asked for 4 clusters, two left empty: each counts 1, the limit of a one-node cluster.
+    assert normalized_cut(labels, two_triangles, num_clusters=4) == 2.0
+    assert normalized_cut(np.array([0, 1, 1, 2, 2, 2]), two_triangles, num_clusters=3) == pytest.approx(1.5)
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_conductance_matches_networkx(seed):
     graph, edge_index, weight = weighted_graph(seed=seed)

@@ -2,7 +2,7 @@ r"""How ``NeuNcut.fit`` trains: the training loops (:mod:`~neuncut_pyg.fitting.l
 fitting strategy per mode (:mod:`~neuncut_pyg.fitting.strategies`: full batch, mini-batch,
 data-parallel) and the restart loop over them (:mod:`~neuncut_pyg.fitting.restarts`)."""
 from neuncut_pyg.fitting.loops import TrainHistory, train_full_batch, train_mini_batch, train_to_partition
-from neuncut_pyg.fitting.restarts import FittedRuns, StartTarget, fit_runs
+from neuncut_pyg.fitting.restarts import FittedRuns, KeptPartition, StartTarget, fit_runs, never_worse_than_start
 from neuncut_pyg.fitting.strategies import (
     DataParallel,
     FittingStrategy,
@@ -21,6 +21,8 @@ __all__ = [
     "FittedRuns",
     "StartTarget",
     "fit_runs",
+    "KeptPartition",
+    "never_worse_than_start",
     "DataParallel",
     "FittingStrategy",
     "FullBatch",

@@ -1,6 +1,7 @@
 r"""The restart loop of ``NeuNcut.fit``: ``n_init`` runs, each optionally fitted to (the core
 of) a start partition first, the run with the lowest full-graph loss kept, as
-:class:`sklearn.cluster.KMeans` keeps its lowest-inertia run.
+:class:`sklearn.cluster.KMeans` keeps its lowest-inertia run; then the kept run against the
+start itself (:func:`never_worse_than_start`).
 """
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from torch_sparse import SparseTensor
 from neuncut_pyg.fitting.loops import TrainHistory, train_to_partition
 from neuncut_pyg.fitting.strategies import FittingStrategy
 from neuncut_pyg.loss import relaxed_ncut_loss
+from neuncut_pyg.metrics import normalized_cut
 from neuncut_pyg.start import partition_core
 
-__all__ = ["StartTarget", "FittedRuns", "fit_runs", "DISTILL_STEPS", "DISTILL_CORE_STEPS", "DISTILL_LR",
+__all__ = ["StartTarget", "FittedRuns", "fit_runs", "KeptPartition", "never_worse_than_start", "DISTILL_STEPS", "DISTILL_CORE_STEPS", "DISTILL_LR",
            "DISTILL_WEIGHT_DECAY"]
 
 # Cross-entropy steps that fit the network to the start: all nodes, or a core (docs/defaults.md).
@@ -81,3 +83,39 @@ def fit_runs(model: torch.nn.Module, strategy: FittingStrategy, adj: SparseTenso
     if best_state is not None:
         model.load_state_dict(best_state)
     return kept
+
+
+class KeptPartition(NamedTuple):
+    """What :func:`never_worse_than_start` keeps."""
+
+    #: The kept partition ``[N]``.
+    labels: Tensor
+    #: ``"trained"`` (the network's partition) or ``"start"`` (the start's).
+    kept: str
+    #: Discrete :math:`k`-way Ncut of ``labels`` (empty clusters counting 1).
+    ncut: float
+    #: The start's (``None`` without a start).
+    start_ncut: Optional[float]
+
+
+def never_worse_than_start(model: torch.nn.Module, strategy: FittingStrategy, adj: SparseTensor, labels: Tensor,
+                           start: Optional[StartTarget], num_clusters: int) -> KeptPartition:
+    r"""The trained partition ``labels``, unless the ``start`` partition has a lower discrete
+    :math:`k`-way Ncut (:func:`~neuncut_pyg.metrics.normalized_cut` with ``num_clusters``: a
+    cluster left empty counts 1, so collapsing clusters is not rewarded). Label-free: both are
+    scored on the objective the loss relaxes, exact at one-hot memberships.
+
+    When the start is kept, the network is re-initialized and fitted by cross-entropy to all of
+    it, so that its predictions on new nodes follow the partition kept.
+    """
+    ncut = normalized_cut(labels.cpu(), adj, num_clusters=num_clusters)
+    if start is None:
+        return KeptPartition(labels, "trained", ncut, None)
+    start_ncut = normalized_cut(start.labels.cpu(), adj, num_clusters=num_clusters)
+    if ncut <= start_ncut:
+        return KeptPartition(labels, "trained", ncut, start_ncut)
+    model.reset_parameters()  # a fresh network fits the start better than one trained away from it
+    train_to_partition(model, strategy.distill_batches(start.labels), steps=DISTILL_CORE_STEPS, lr=DISTILL_LR,
+                       weight_decay=DISTILL_WEIGHT_DECAY)
+    model.eval()
+    return KeptPartition(start.labels, "start", start_ncut, start_ncut)

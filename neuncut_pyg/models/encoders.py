@@ -182,8 +182,8 @@ class PropagatedMLPEncoder(Encoder):
             raise ValueError(f"propagation_steps must be 'auto' or an integer >= 0, got {propagation_steps!r}")
         #: :math:`K`, or ``"auto"``: the depth of the spectral start (``2`` after a random start).
         self.propagation_steps = propagation_steps
-        self.input_scaling = InputScaling(
-            in_channels, DEFAULT_PROPAGATION_STEPS if propagation_steps == "auto" else propagation_steps)
+        self.input_scaling = InputScaling(  # no columns yet for a model sized at fit (in_channels=-1)
+            max(in_channels, 0), DEFAULT_PROPAGATION_STEPS if propagation_steps == "auto" else propagation_steps)
 
     @property
     def name(self) -> str:

@@ -32,18 +32,32 @@ from neuncut_pyg.fitting import (
     StartTarget,
     TrainSettings,
     fit_runs,
+    never_worse_than_start,
 )
 from neuncut_pyg.gamma import auto_gamma
 from neuncut_pyg.loss import validate_gamma
 from neuncut_pyg.models.encoders import EncoderInput, build_encoder
+from neuncut_pyg.models.featureless import (
+    FEATURELESS_COMPONENTS_PER_CLUSTER,
+    FEATURELESS_DIM_PER_CLUSTER,
+    FeaturelessInput,
+)
 from neuncut_pyg.models.graph import Graph, check_features, read_graph
 from neuncut_pyg.sampling import MembershipCache
 from neuncut_pyg.start import CORE_SHRINK, core_fractions, spectral_start
+from neuncut_pyg.start.graph import (
+    DEFAULT_K_MAX,
+    DEFAULT_K_MIN,
+    GraphSpectralEmbedding,
+    check_k_bounds,
+    choose_num_clusters,
+    graph_spectral_start,
+)
 
 __all__ = ["NeuNcut", "INIT_MODES", "FULL_BATCH_DEFAULTS", "MINI_BATCH_DEFAULTS"]
 
 #: Starts of ``fit(init=...)``; ``"auto"`` resolves to one of the others.
-INIT_MODES = ("auto", "random", "spectral")
+INIT_MODES = ("auto", "random", "spectral", "graph")
 #: ``fit``'s settings when not given, per mode: full batch (``batch_size=None``: every step sees
 #: the whole graph) and mini-batches (one step per batch; an epoch visits every node once).
 #: ``docs/defaults.md`` gives the measurements behind each.
@@ -74,9 +88,21 @@ class NeuNcut(torch.nn.Module):
     nodes it never saw by a forward pass (:meth:`predict` on a grown graph). The defaults were
     chosen without labels; ``docs/defaults.md`` gives each one's alternatives and measurements.
 
+    **Graphs without features.** ``NeuNcut(-1, k)`` sizes its encoder at :meth:`fit` (PyG's
+    lazy convention) and accepts a ``Data`` without ``x``: it then builds its own input from the
+    graph, node-id-keyed random vectors propagated and whitened
+    (:class:`~neuncut_pyg.models.featureless.FeaturelessInput`, fitted at :meth:`fit` and
+    stored as ``featureless_input_``, so that :meth:`predict` featurizes a grown graph the same
+    way; ids are ``data.node_id``, else ``0..N-1``), and starts from the spectral clustering of
+    the graph itself (:func:`~neuncut_pyg.start.graph.graph_spectral_start`).
+
     Args:
-        in_channels (int): Size :math:`F` of each node's features.
-        num_clusters (int): Number of clusters :math:`k \geq 2`.
+        in_channels (int): Size :math:`F` of each node's features, or ``-1``: sized at
+            :meth:`fit`, from ``data.x`` or, for a ``Data`` without ``x``, the model's own input.
+        num_clusters (int or str): Number of clusters :math:`k \geq 2`, or ``"auto"``: chosen at
+            :meth:`fit` without labels, by the Bethe-Hessian count of the graph's communities
+            clipped to ``[k_min, k_max]`` (:func:`~neuncut_pyg.start.graph.choose_num_clusters`),
+            and set as ``num_clusters_``.
         encoder (str or torch.nn.Module): ``"gcn"`` (PyG's ``GCN``), ``"sage"`` (PyG's
             ``GraphSAGE``), ``"mlp"`` (PyG's ``MLP`` on features propagated over the graph once
             per graph: the fast path for mini-batches and new nodes), or any module called as
@@ -97,6 +123,8 @@ class NeuNcut(torch.nn.Module):
             :math:`\hat{\mathbf{A}}^K\mathbf{X}`, or ``"auto"``, the depth the spectral start
             chose (``2`` after a random start); fitted as ``propagation_steps_``.
             (default: ``"auto"``)
+        k_min (int, optional): With ``num_clusters="auto"``, the fewest clusters. (default: ``2``)
+        k_max (int, optional): With ``num_clusters="auto"``, the most clusters. (default: ``100``)
         **encoder_kwargs: Passed to the built-in encoder (e.g. ``aggr="max"`` for ``"sage"``).
 
     Example:
@@ -105,15 +133,28 @@ class NeuNcut(torch.nn.Module):
         >>> s = model.predict_proba(data)             # [N, 7], rows sum to 1
     """
 
-    def __init__(self, in_channels: int, num_clusters: int, encoder: Union[str, torch.nn.Module] = "gcn",
+    def __init__(self, in_channels: int, num_clusters: Union[int, str], encoder: Union[str, torch.nn.Module] = "gcn",
                  hidden_channels: int = 128, num_layers: int = 1, dropout: float = 0.5, act: Union[str, Any] = "selu",
                  gamma: Union[float, str] = "auto", encoder_out_channels: Optional[int] = None,
-                 propagation_steps: Union[int, str, None] = None, **encoder_kwargs: Any) -> None:
+                 propagation_steps: Union[int, str, None] = None, k_min: Optional[int] = None,
+                 k_max: Optional[int] = None, **encoder_kwargs: Any) -> None:
         super().__init__()
-        self.in_channels = check_int(in_channels, "in_channels")
-        if not is_int(num_clusters) or num_clusters < 2:
-            raise ValueError(f"num_clusters must be an integer >= 2, got {num_clusters!r}")
-        self.num_clusters = int(num_clusters)
+        #: Whether the encoder is sized at fit (``in_channels=-1``).
+        self.lazy = is_int(in_channels) and in_channels == -1
+        self.in_channels = -1 if self.lazy else check_int(in_channels, "in_channels")
+        if num_clusters == "auto":
+            self.k_min = DEFAULT_K_MIN if k_min is None else k_min
+            self.k_max = DEFAULT_K_MAX if k_max is None else k_max
+            check_k_bounds(self.k_min, self.k_max)
+        elif not is_int(num_clusters) or num_clusters < 2:
+            raise ValueError(f"num_clusters must be an integer >= 2 or 'auto', got {num_clusters!r}")
+        elif k_min is not None or k_max is not None:
+            raise ValueError(f"k_min and k_max bound num_clusters='auto'; with num_clusters={num_clusters} leave them out")
+        else:
+            self.k_min = self.k_max = None
+        self.num_clusters: Union[int, str] = num_clusters if num_clusters == "auto" else int(num_clusters)
+        #: The number of clusters :math:`k` (chosen at fit for ``num_clusters="auto"``).
+        self.num_clusters_: Optional[int] = None if num_clusters == "auto" else int(num_clusters)
         self.hidden_channels = check_int(hidden_channels, "hidden_channels")
         self.num_layers = check_int(num_layers, "num_layers")
         self.dropout = check_probability(dropout, "dropout")
@@ -122,11 +163,17 @@ class NeuNcut(torch.nn.Module):
         self.gamma: Union[float, str] = gamma if gamma == "auto" else float(gamma)
         self.act = activation_resolver(act) if act is not None else None
         self.encoder_kwargs = dict(encoder_kwargs)
-        self.encoder = build_encoder(encoder, self.in_channels, self.hidden_channels, self.num_layers,
-                                     dropout=self.dropout, act=act, encoder_out_channels=encoder_out_channels,
-                                     propagation_steps=propagation_steps, **encoder_kwargs)
-        out = self.encoder.out_channels
-        self.head = torch.nn.Linear(out, self.num_clusters) if out is not None else None
+        self._encoder_args = dict(encoder=encoder, act=act, encoder_out_channels=encoder_out_channels,
+                                  propagation_steps=propagation_steps)
+        self.encoder = self._build_encoder(self.in_channels)
+        if self.encoder.out_channels is None and self.num_clusters == "auto":
+            raise ValueError("num_clusters='auto' needs a head sized at fit: with a custom encoder returning logits, "
+                             "give encoder_out_channels (its output width) so that NeuNcut adds the head")
+        self.head: Optional[torch.nn.Linear] = None
+        if self.num_clusters_ is not None:
+            self._build_head(self.num_clusters_)
+        #: The fitted input of a graph without features (``None``: the model reads ``data.x``).
+        self.featureless_input_: Optional[FeaturelessInput] = None
         self.gamma_: Optional[float] = None
         self.loss_history_ = None
         self.objective_: Optional[float] = None
@@ -135,7 +182,28 @@ class NeuNcut(torch.nn.Module):
         self.labels_: Optional[Tensor] = None
         self.init_: Optional[str] = None
         self.init_clustering_ = None
+        self.start_ncut_: Optional[float] = None
+        self.ncut_: Optional[float] = None
+        self.kept_: Optional[str] = None
         self.reset_parameters()
+
+    def _build_encoder(self, in_channels: int):
+        args = self._encoder_args
+        return build_encoder(args["encoder"], in_channels, self.hidden_channels, self.num_layers,
+                             dropout=self.dropout, act=args["act"], encoder_out_channels=args["encoder_out_channels"],
+                             propagation_steps=args["propagation_steps"], **self.encoder_kwargs)
+
+    def _build_head(self, num_clusters: int) -> None:
+        """The linear head to ``num_clusters`` logits (none for an encoder that returns logits)."""
+        self.num_clusters_ = num_clusters
+        out = self.encoder.out_channels
+        self.head = torch.nn.Linear(out, num_clusters) if out is not None else None
+
+    def _size_input(self, width: int, device: torch.device) -> None:
+        """A lazy model's encoder (re)built for input rows of ``width`` (a custom module is kept)."""
+        self.in_channels = width
+        if self.builtin_encoder:
+            self.encoder = self._build_encoder(width).to(device)
 
     @property
     def encoder_name(self) -> str:
@@ -160,8 +228,8 @@ class NeuNcut(torch.nn.Module):
         return self.encoder.input_scaling.depth
 
     def reset_parameters(self) -> None:
-        r"""Resets the learnable parameters (the MLP's fitted input scaling, a statistic of the
-        training graph, stays)."""
+        r"""Resets the learnable parameters (the MLP's fitted input scaling and the featureless
+        input, statistics of the training graph, stay)."""
         self.encoder.reset_parameters()
         if self.head is not None:
             self.head.reset_parameters()
@@ -181,13 +249,15 @@ class NeuNcut(torch.nn.Module):
         return self._logits(self.encoder.full_input(self.encoder.node_features(graph), graph))
 
     def _logits(self, inputs: EncoderInput) -> Tensor:
+        if self.num_clusters_ is None or self.in_channels == -1:
+            raise ValueError("this NeuNcut is sized at fit (in_channels=-1 or num_clusters='auto'): call fit first")
         h = self.encoder(inputs)
         if self.head is not None:
             h = self.act(h) if self.act is not None else h
             h = F.dropout(h, p=self.dropout, training=self.training)
             h = self.head(h)
-        if h.dim() != 2 or h.size(0) != inputs.x.size(0) or h.size(1) != self.num_clusters:
-            raise ValueError(f"the encoder must return logits of shape [{inputs.x.size(0)}, {self.num_clusters}] "
+        if h.dim() != 2 or h.size(0) != inputs.x.size(0) or h.size(1) != self.num_clusters_:
+            raise ValueError(f"the encoder must return logits of shape [{inputs.x.size(0)}, {self.num_clusters_}] "
                              f"(or set encoder_out_channels to add a linear head), got {list(h.shape)}")
         return h
 
@@ -219,8 +289,17 @@ class NeuNcut(torch.nn.Module):
         (:func:`~neuncut_pyg.start.spectral_start`); run :math:`r` is fitted only to the core of
         each start cluster, the share :math:`2^{-r}` of its nodes deepest inside it
         (:func:`~neuncut_pyg.start.core_fractions`; all of it for ``encoder="mlp"``), and the
-        relaxed Ncut places the rest. ``"random"``: freshly initialized parameters. ``"auto"``:
-        ``"spectral"``, or ``"random"`` for a ``warm_start``.
+        relaxed Ncut places the rest. On a graph without features, ``"spectral"`` is the spectral
+        clustering of the graph itself (:func:`~neuncut_pyg.start.graph.graph_spectral_start`),
+        which ``"graph"`` also forces on an attributed graph. ``"random"``: freshly initialized
+        parameters. ``"auto"``: ``"spectral"``, or ``"random"`` for a ``warm_start``.
+
+        **Never worse than the start.** The loss relaxes the Ncut, and the start is a partition
+        of known discrete Ncut: when the kept run's partition has a higher :math:`k`-way Ncut
+        (empty clusters counting 1) than the start's, the start's partition is kept
+        (``kept_="start"``, label-free) and the network is fitted to all of it by cross-entropy, so
+        that :meth:`predict` follows it on new nodes (on the training graph it may differ on a
+        few nodes from ``labels_``, which is the start itself).
 
         Args:
             data (torch_geometric.data.Data): The graph: ``x`` ``[N, F]`` and ``edge_index``
@@ -237,22 +316,26 @@ class NeuNcut(torch.nn.Module):
                 encoder's layers, ``-1`` for all. (default: ``10`` per layer)
             distributed (bool): Train data-parallel over the default process group, called on
                 every rank with the same arguments and graph. (default: ``False``)
-            init (str): ``"auto"``, ``"spectral"`` or ``"random"``. (default: ``"auto"``)
+            init (str): ``"auto"``, ``"spectral"``, ``"graph"`` or ``"random"``.
+                (default: ``"auto"``)
 
         Returns:
-            NeuNcut: ``self``, in evaluation mode, with ``gamma_``, ``loss_history_`` (the kept
-            run's per-epoch ``loss``, ``cut``, ``orth``), ``objective_`` (its final loss),
-            ``init_objectives_`` (every run's), ``init_core_fractions_``, ``labels_`` (equal to
-            ``predict(data)``), ``init_`` and ``init_clustering_`` (the start) set.
+            NeuNcut: ``self``, in evaluation mode, with ``gamma_``, ``num_clusters_``,
+            ``loss_history_`` (the kept run's per-epoch ``loss``, ``cut``, ``orth``),
+            ``objective_`` (its final loss), ``init_objectives_`` (every run's),
+            ``init_core_fractions_``, ``labels_`` (equal to ``predict(data)`` unless
+            ``kept_="start"``), ``ncut_`` (its discrete :math:`k`-way Ncut), ``start_ncut_`` (the
+            start's; ``None`` without one), ``kept_`` (``"trained"`` or ``"start"``), ``init_``
+            and ``init_clustering_`` (the start), and ``featureless_input_`` for a ``Data``
+            without ``x``, set.
 
         Raises:
-            ValueError: on a malformed graph or features, ``num_clusters`` above the number of
-                nodes, or a setting out of range.
+            ValueError: on a malformed graph or features (a ``Data`` without ``x`` for a model
+                built with ``in_channels``; without ``x`` and ``num_nodes``), ``num_clusters`` (or
+                ``k_min``) above the number of nodes, or a setting out of range.
         """
-        graph = read_graph(data, self.in_channels, "fit")
-        if self.num_clusters > graph.num_nodes:
-            raise ValueError(f"num_clusters={self.num_clusters} clusters cannot be formed from a graph of "
-                             f"{graph.num_nodes} nodes: need num_clusters <= num_nodes")
+        graph = read_graph(data, -1 if self.lazy and not warm_start else self.in_channels, "fit",
+                           featureless=warm_start and self.featureless_input_ is not None)
         seed = check_optional_int(seed, "seed", minimum=0)
         batch_size = check_optional_int(batch_size, "batch_size")
         defaults = FULL_BATCH_DEFAULTS if batch_size is None else MINI_BATCH_DEFAULTS
@@ -260,39 +343,83 @@ class NeuNcut(torch.nn.Module):
         n_init = check_int(defaults["n_init"] if n_init is None else n_init, "n_init")
         if warm_start and n_init > 1:
             raise ValueError("warm_start=True continues one run: it needs n_init=1")
+        if warm_start and self.num_clusters_ is None:
+            raise ValueError("warm_start=True continues a fitted model: fit it once first")
         num_neighbors = self._num_neighbors(num_neighbors, batch_size)
         if distributed:
             DataParallel.check(batch_size)
         init = _resolve_init(init, warm_start=warm_start)
-        self.gamma_ = auto_gamma(self.num_clusters, graph.adjacency, num_nodes=graph.num_nodes) \
-            if self.gamma == "auto" else self.gamma
-        settings = TrainSettings(epochs, lr, weight_decay, self.gamma_, progress)
-        with _seeded(seed, graph.x):
-            start, start_features = self._start(graph, init, distributed)
+        device = graph.device
+        with _seeded(seed, device):
+            start_seed = 0
+            if init != "random" or (self.num_clusters == "auto" and not warm_start):
+                start_seed = int(torch.randint(0, 2**31 - 1, ()))  # the same on every rank
+                if distributed:
+                    start_seed = dist.broadcast_object(start_seed)
+            embedding = self._choose_num_clusters(graph, start_seed) if not warm_start else None
+            if self.num_clusters_ > graph.num_nodes:
+                raise ValueError(f"num_clusters={self.num_clusters_} clusters cannot be formed from a graph of "
+                                 f"{graph.num_nodes} nodes: need num_clusters <= num_nodes")
+            featureless = graph.x is None
+            if featureless:
+                graph.x = self._featureless_features(graph, fit=not warm_start)
+            elif not warm_start:
+                self.featureless_input_ = None
+            if self.lazy and not warm_start:
+                self._size_input(graph.x.size(1), device)
+            self.gamma_ = auto_gamma(self.num_clusters_, graph.adjacency, num_nodes=graph.num_nodes) \
+                if self.gamma == "auto" else self.gamma
+            settings = TrainSettings(epochs, lr, weight_decay, self.gamma_, progress)
+            start, start_features = self._start(graph, init, start_seed, from_graph=featureless, embedding=embedding)
             features = self.encoder.node_features(graph, fit=not warm_start, start_features=start_features,
-                                                  start_steps=None if start is None else start.steps)
+                                                  start_steps=getattr(start, "steps", None))
             del start_features
             strategy = self._strategy(graph, features, settings, batch_size, num_neighbors, distributed, seed)
             target = None if start is None else StartTarget(
-                torch.from_numpy(start.labels).to(graph.x.device), start.margins,
+                torch.from_numpy(start.labels).to(device), start.margins,
                 core_fractions(n_init, shrink=CORE_SHRINK if self.encoder.fits_start_cores else 1.0))
             runs = fit_runs(self, strategy, graph.adjacency, n_init=n_init, gamma=self.gamma_,
                             warm_start=warm_start, start=target)
+            kept = never_worse_than_start(self, strategy, graph.adjacency, runs.labels, target, self.num_clusters_)
         self.init_, self.init_clustering_ = init, start
-        self.loss_history_, self.labels_ = runs.history, runs.labels
+        self.loss_history_, self.labels_ = runs.history, kept.labels
+        self.ncut_, self.start_ncut_, self.kept_ = kept.ncut, kept.start_ncut, kept.kept
         self.objective_, self.init_objectives_ = min(runs.objectives), runs.objectives
         self.init_core_fractions_ = None if target is None else list(target.fractions)
         return self
 
-    def _start(self, graph: Graph, init: str, distributed: bool):
-        """``(start, its smoothed features)`` of a spectral start (the same on every rank of a
-        process group), or ``(None, None)``."""
-        if init != "spectral":
+    def _choose_num_clusters(self, graph: Graph, seed: int) -> Optional[GraphSpectralEmbedding]:
+        """``num_clusters="auto"``: sets ``num_clusters_`` (and a new head) from the graph; returns
+        the spectral embedding computed on the way, for the graph start."""
+        if self.num_clusters != "auto":
+            return None
+        k_min, k_max = check_k_bounds(self.k_min, self.k_max, graph.num_nodes)
+        choice = choose_num_clusters(graph.adjacency, graph.num_nodes, k_min=k_min, k_max=k_max, seed=seed)
+        self._build_head(choice.k)
+        if self.head is not None:
+            self.head.to(graph.device)
+        return choice.embedding
+
+    def _featureless_features(self, graph: Graph, *, fit: bool) -> Tensor:
+        """The model's own input for a graph without features (fitted to it when ``fit``)."""
+        if fit:
+            k = self.num_clusters_
+            self.featureless_input_ = FeaturelessInput(FEATURELESS_DIM_PER_CLUSTER * k,
+                                                       FEATURELESS_COMPONENTS_PER_CLUSTER * k)
+            return self.featureless_input_.fit_transform(graph.node_keys, graph.adjacency, graph.num_nodes)
+        return self.featureless_input_(graph.node_keys, graph.adjacency, graph.num_nodes)
+
+    def _start(self, graph: Graph, init: str, seed: int, *, from_graph: bool,
+               embedding: Optional[GraphSpectralEmbedding]):
+        """``(start, its smoothed features or None)``: the spectral clustering of the smoothed
+        features, or of the graph itself (``init="graph"``, or a graph without features), the
+        same on every rank of a process group; ``(None, None)`` for a random start."""
+        if init == "random":
             return None, None
-        seed = int(torch.randint(0, 2**31 - 1, ()))
-        if distributed:
-            seed = dist.broadcast_object(seed)
-        return spectral_start(graph.x, graph.adjacency, self.num_clusters, seed=seed, return_features=True)
+        if init == "graph" or from_graph:
+            return graph_spectral_start(graph.adjacency, graph.num_nodes, self.num_clusters_, seed=seed,
+                                        embedding=embedding), None
+        return spectral_start(graph.x, graph.adjacency, self.num_clusters_, seed=seed, return_features=True)
 
     def _strategy(self, graph: Graph, features: Tensor, settings: TrainSettings, batch_size: Optional[int],
                   num_neighbors: Optional[List[int]], distributed: bool, seed: Optional[int]) -> FittingStrategy:
@@ -345,8 +472,10 @@ class NeuNcut(torch.nn.Module):
             num_neighbors (List[int], optional): For a custom encoder in batches, the hops it
                 reads (e.g. ``[-1, -1]`` for two message-passing layers).
         """
-        graph = read_graph(data, self.in_channels, "predict")
+        graph = read_graph(data, self.in_channels, "predict", featureless=self.featureless_input_ is not None)
         batch_size = check_optional_int(batch_size, "batch_size")
+        if self.featureless_input_ is not None:
+            graph.x = self._featureless_features(graph, fit=False)
         with _evaluation(self):
             features = self.encoder.node_features(graph)
             if batch_size is None:
@@ -392,7 +521,7 @@ class NeuNcut(torch.nn.Module):
         mode): row chunks of the features for a row-wise encoder, else ``NeighborLoader``
         batches with whole neighbourhoods over the encoder's hops."""
         features = sampled if isinstance(sampled, Tensor) else sampled.x
-        out = torch.empty(features.size(0), self.num_clusters, dtype=features.dtype)
+        out = torch.empty(features.size(0), self.num_clusters_, dtype=features.dtype)
         with torch.no_grad():
             if self.encoder.rowwise:
                 for rows in torch.arange(features.size(0)).split(batch_size):
@@ -445,16 +574,16 @@ def _resolve_init(init: str, *, warm_start: bool) -> str:
     check_choice(init, "init", INIT_MODES)
     if init == "auto":
         return "random" if warm_start else "spectral"
-    if init == "spectral" and warm_start:
-        raise ValueError("init='spectral' re-initializes the network, warm_start=True continues it: "
+    if init in ("spectral", "graph") and warm_start:
+        raise ValueError(f"init={init!r} re-initializes the network, warm_start=True continues it: "
                          "choose one (init='random' with warm_start=True)")
     return init
 
 
 @contextlib.contextmanager
-def _seeded(seed: Optional[int], x: Tensor) -> Iterator[None]:
+def _seeded(seed: Optional[int], device: torch.device) -> Iterator[None]:
     """Seeds torch's RNG inside the block (when ``seed`` is given) and restores it after."""
-    devices = [x.device] if x.device.type == "cuda" else []
+    devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices, enabled=seed is not None):
         if seed is not None:
             torch.manual_seed(seed)

@@ -7,6 +7,9 @@ clustering of the graph-smoothed features is a far better place to begin.
 - :mod:`~neuncut_pyg.start.smoothed`: :func:`smoothed_feature_clustering` (spectral clustering
   of graph-smoothed features, depth chosen by modularity) and :func:`spectral_start`, the
   settings the estimator runs it with;
+- :mod:`~neuncut_pyg.start.graph`: :func:`graph_spectral_start` (spectral clustering of the graph
+  itself, the start on graphs without features) and :func:`choose_num_clusters` (the count of
+  its communities, ``num_clusters="auto"``);
 - :mod:`~neuncut_pyg.start.embedding`: the spectral embedding of feature rows and the k-means
   pieces that partition it;
 - :mod:`~neuncut_pyg.start.refinement`: merge-split moves that improve a discrete partition;
@@ -15,6 +18,7 @@ clustering of the graph-smoothed features is a far better place to begin.
 """
 from neuncut_pyg.start.core import CORE_SHRINK, centre_margins, core_fractions, partition_core
 from neuncut_pyg.start.embedding import feature_spectral_embedding
+from neuncut_pyg.start.graph import GraphSpectralStart, NumClustersChoice, choose_num_clusters, graph_spectral_start
 from neuncut_pyg.start.refinement import MergeSplitRefinement, merge_split_refinement
 from neuncut_pyg.start.smoothed import (
     DEFAULT_KMEANS_SAMPLE_SIZE,
@@ -30,6 +34,10 @@ __all__ = [
     "core_fractions",
     "partition_core",
     "feature_spectral_embedding",
+    "GraphSpectralStart",
+    "NumClustersChoice",
+    "choose_num_clusters",
+    "graph_spectral_start",
     "MergeSplitRefinement",
     "merge_split_refinement",
     "DEFAULT_KMEANS_SAMPLE_SIZE",
