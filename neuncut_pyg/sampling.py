@@ -198,12 +198,20 @@ class MembershipCache:
     Args:
         adj (SparseTensor): The full graph's affinity :math:`\mathbf{W}` (symmetric).
         deg (torch.Tensor): Full-graph degrees ``[N]``.
+        rows (torch.Tensor, optional): When ``adj`` and ``deg`` hold the rows of some nodes
+            only (a graph partition's: ``adj`` is ``[n, N]``, its columns every node of the
+            graph), the row of each node id ``[N]`` (``-1`` for nodes without one); seeds are
+            then among those nodes. (default: ``None``: row ``i`` is node ``i``)
     """
 
-    def __init__(self, adj: SparseTensor, deg: Tensor) -> None:
+    def __init__(self, adj: SparseTensor, deg: Tensor, *, rows: Optional[Tensor] = None) -> None:
         self.adj = adj
         self.deg = deg
+        self.rows = rows
         self.values: Optional[Tensor] = None
+
+    def _rows(self, seeds: Tensor) -> Tensor:
+        return seeds if self.rows is None else self.rows[seeds]
 
     def reset(self, memberships: Tensor) -> None:
         """Sets every node's cached memberships ``[N, k]``."""
@@ -211,13 +219,13 @@ class MembershipCache:
 
     def neighbour_sum(self, seeds: Tensor) -> Tensor:
         r""":math:`\mathbf{W}_{\mathrm{seeds},:}\bar{\mathbf{S}}` ``[B, k]``."""
-        return self.adj.index_select(0, seeds).matmul(self.values)
+        return self.adj.index_select(0, self._rows(seeds)).matmul(self.values)
 
     def statistics(self, s: Tensor, seeds: Tensor, scale: float = 1.0) -> NcutStatistics:
         """The seeds' terms (times ``scale``, e.g. ``N / B`` for an unbiased estimate), then
         the seeds' memberships ``s`` are cached."""
         if self.values is None:
             raise RuntimeError("MembershipCache: call reset(memberships) before reading it")
-        stats = cached_seed_statistics(s, self.deg[seeds], self.neighbour_sum(seeds))
+        stats = cached_seed_statistics(s, self.deg[self._rows(seeds)], self.neighbour_sum(seeds))
         self.values[seeds] = s.detach().to(self.values.dtype)
         return stats.scale(scale) if scale != 1.0 else stats

@@ -33,7 +33,7 @@ from neuncut_pyg.fitting import (
     TrainSettings,
     fit_runs,
 )
-from neuncut_pyg.gamma import auto_gamma
+from neuncut_pyg.gamma import auto_gamma, gamma_for_share
 from neuncut_pyg.loss import validate_gamma
 from neuncut_pyg.models.encoders import EncoderInput, build_encoder
 from neuncut_pyg.models.graph import Graph, check_features, read_graph
@@ -276,7 +276,7 @@ class NeuNcut(torch.nn.Module):
             target = None if start is None else StartTarget(
                 torch.from_numpy(start.labels).to(graph.x.device), start.margins,
                 core_fractions(n_init, shrink=CORE_SHRINK if self.encoder.fits_start_cores else 1.0))
-            runs = fit_runs(self, strategy, graph.adjacency, n_init=n_init, gamma=self.gamma_,
+            runs = fit_runs(self, strategy, n_init=n_init, gamma=self.gamma_,
                             warm_start=warm_start, start=target)
         self.init_, self.init_clustering_ = init, start
         self.loss_history_, self.labels_ = runs.history, runs.labels
@@ -324,6 +324,154 @@ class NeuNcut(torch.nn.Module):
         strategy = DataParallel if distributed else MiniBatch
         return strategy(on_seeds, batches, cache, lambda: self._proba_in_batches(source, batch_size, hops), settings,
                         num_nodes=n, rowwise=rowwise)
+
+    def fit_partitioned(self, root: str, epochs: Optional[int] = None, lr: Optional[float] = None,
+                        weight_decay: float = 0.0, progress: bool = True, *, batch_size: int,
+                        n_init: Optional[int] = None, seed: Optional[int] = None, warm_start: bool = False,
+                        num_neighbors: Optional[List[int]] = None, init: str = "auto",
+                        fingerprint: Optional[str] = None, rpc_address: Optional[str] = None,
+                        rpc_port: Optional[int] = None, rpc_timeout: float = 60.0) -> "NeuNcut":
+        r"""Trains the model on a graph cut into partitions, one rank per partition, on PyG's
+        distributed engine; called on every rank of the default process group with the same
+        arguments (``torchrun``; ``docs/partitioned.md``).
+
+        ``root`` is what :func:`~neuncut_pyg.partition.partition_graph` wrote, visible to every
+        rank (a shared file system or a copy per machine); rank :math:`r` loads only
+        ``part_r``. Each step every rank draws seeds from its own partition, in numbers
+        proportional to its size; ``DistNeighborLoader`` samples their neighbourhoods, over RPC
+        where they cross partitions; the ranks' statistics are combined into the stratified
+        estimate of the full graph's before the ratio is taken, and DDP averages the gradients
+        (:class:`~neuncut_pyg.fitting.partitioned.Partitioned`). The fitted model, ``labels_``
+        and the fitted attributes are the same on every rank, as after :meth:`fit`.
+
+        **The start** (``init``): ``"auto"`` fits the network to the spectral start stored at
+        partition time (``partition_graph(..., num_clusters=k)``) when there is one for this
+        ``k``, and starts at random otherwise; ``"spectral"`` requires the stored start; the
+        start needs the whole graph, which no rank holds.
+
+        Args:
+            root (str): The partition directory.
+            epochs, lr, weight_decay, progress, n_init, seed, warm_start, num_neighbors: As for
+                :meth:`fit` in mini-batches (:data:`MINI_BATCH_DEFAULTS`).
+            batch_size (int): Seed nodes per step over all ranks; also the nodes each rank
+                assigns at a time when it refreshes every node's memberships.
+            init (str): ``"auto"``, ``"spectral"`` or ``"random"``. (default: ``"auto"``)
+            fingerprint (str, optional): Refuse partitions of any other graph than the one of
+                this :func:`~neuncut_pyg.partition.graph_fingerprint`.
+            rpc_address (str, optional): Rank 0's address for RPC. (default: ``MASTER_ADDR``)
+            rpc_port (int, optional): Its RPC port. (default: ``MASTER_PORT + 1``, PyG's)
+            rpc_timeout (float): Seconds to reach RPC and for each RPC call. (default: ``60``)
+
+        Returns:
+            NeuNcut: ``self``, fitted, in evaluation mode; ``labels_`` holds every node's label.
+
+        Raises:
+            ImportError: without pyg-lib. RuntimeError: outside a process group, or RPC not
+                reachable. ValueError / FileNotFoundError: a missing or mismatched partition
+                directory (another graph, another number of parts than ranks, other features or
+                GCN normalization than the model's), ``encoder="mlp"``, bad settings.
+        """
+        from neuncut_pyg.fitting.partitioned import Partitioned
+        from neuncut_pyg.partition import open_partition, require_pyg_lib
+
+        require_pyg_lib()
+        self._check_partitioned_encoder(num_neighbors)
+        batch_size = check_int(batch_size, "batch_size")
+        seed = check_optional_int(seed, "seed", minimum=0)
+        epochs = MINI_BATCH_DEFAULTS["epochs"] if epochs is None else epochs
+        lr = MINI_BATCH_DEFAULTS["lr"] if lr is None else lr
+        n_init = check_int(MINI_BATCH_DEFAULTS["n_init"] if n_init is None else n_init, "n_init")
+        if warm_start and n_init > 1:
+            raise ValueError("warm_start=True continues one run: it needs n_init=1")
+        num_neighbors = self._num_neighbors(num_neighbors, batch_size)
+        check_choice(init, "init", INIT_MODES)
+        local = open_partition(root, fingerprint=fingerprint, rpc_address=rpc_address, rpc_port=rpc_port,
+                               rpc_timeout=rpc_timeout)
+        self._check_partition(local)
+        if self.num_clusters > local.num_nodes:
+            raise ValueError(f"num_clusters={self.num_clusters} clusters cannot be formed from a graph of "
+                             f"{local.num_nodes} nodes: need num_clusters <= num_nodes")
+        start = self._stored_start(local, init, warm_start)
+        self.gamma_ = gamma_for_share(self.num_clusters, local.meta["off_diagonal_share"]) \
+            if self.gamma == "auto" else self.gamma
+        settings = TrainSettings(epochs, lr, weight_decay, self.gamma_, progress)
+        with _seeded(seed, torch.empty(0)):
+            strategy = Partitioned(_OnSeeds(self), local, settings, batch_size=batch_size, num_neighbors=num_neighbors,
+                                   hops=len(num_neighbors), seed=dist.shared_seed(seed))
+            target = None if start is None else StartTarget(
+                torch.from_numpy(start.labels), start.margins,
+                core_fractions(n_init, shrink=CORE_SHRINK if self.encoder.fits_start_cores else 1.0))
+            runs = fit_runs(self, strategy, n_init=n_init, gamma=self.gamma_, warm_start=warm_start, start=target)
+        self.init_ = "random" if start is None else "spectral"
+        self.init_clustering_ = start
+        self.loss_history_, self.labels_ = runs.history, runs.labels
+        self.objective_, self.init_objectives_ = min(runs.objectives), runs.objectives
+        self.init_core_fractions_ = None if target is None else list(target.fractions)
+        return self
+
+    @torch.no_grad()
+    def predict_proba_partitioned(self, root: str, batch_size: int = 4096, *,
+                                  num_neighbors: Optional[List[int]] = None, fingerprint: Optional[str] = None,
+                                  rpc_address: Optional[str] = None, rpc_port: Optional[int] = None,
+                                  rpc_timeout: float = 60.0) -> Tensor:
+        r"""Soft memberships ``[N, k]`` of every node of a partitioned graph, on every rank:
+        each rank assigns its own partition's nodes, ``batch_size`` at a time with whole
+        neighbourhoods (the full-graph outputs), and the ranks gather. Collective, as
+        :meth:`fit_partitioned` (whose RPC arguments it takes); ``num_neighbors`` gives the hops
+        of a custom encoder."""
+        from neuncut_pyg.fitting.partitioned import partition_memberships
+        from neuncut_pyg.partition import open_partition, require_pyg_lib
+
+        require_pyg_lib()
+        self._check_partitioned_encoder(num_neighbors)
+        batch_size = check_int(batch_size, "batch_size")
+        hops = self.encoder.hops if self.encoder.hops is not None else len(check_num_neighbors(num_neighbors))
+        local = open_partition(root, fingerprint=fingerprint, rpc_address=rpc_address, rpc_port=rpc_port,
+                               rpc_timeout=rpc_timeout)
+        self._check_partition(local)
+        with _evaluation(self):
+            return partition_memberships(_OnSeeds(self), local, batch_size, hops)
+
+    def predict_partitioned(self, root: str, batch_size: int = 4096, **kwargs: Any) -> Tensor:
+        r"""Hard labels ``[N]`` of every node of a partitioned graph, on every rank: the argmax
+        of :meth:`predict_proba_partitioned` (collective)."""
+        return self.predict_proba_partitioned(root, batch_size, **kwargs).argmax(dim=-1)
+
+    def _check_partitioned_encoder(self, num_neighbors: Optional[List[int]]) -> None:
+        if self.encoder_name == "mlp":
+            raise ValueError("encoder='mlp' reads features propagated over the whole graph, which no rank of "
+                             "partitioned training holds: use encoder='gcn' or 'sage', whose layers "
+                             "DistNeighborLoader samples across partitions")
+        if self.encoder.hops is None and num_neighbors is None:
+            raise ValueError("partitioned training with a custom encoder needs num_neighbors: the neighbours its "
+                             "layers read, one entry per hop (e.g. [10, 10] for two layers)")
+
+    def _check_partition(self, local: Any) -> None:
+        """Refuses partitions whose features or stored GCN terms do not fit this model."""
+        if local.num_features != self.in_channels:
+            raise ValueError(f"the partitions at {str(local.root)!r} have {local.num_features} features per node but "
+                             f"the model was built with in_channels={self.in_channels}")
+        normalization = getattr(self.encoder, "normalization", None)
+        if normalization is not None and normalization != local.gcn_normalization:
+            raise ValueError(f"the GCN terms stored at {str(local.root)!r} follow the normalization "
+                             f"{local.gcn_normalization}, the model's encoder {normalization}: re-partition with "
+                             f"partition_graph(..., gcn_normalization={normalization}, overwrite=True)")
+
+    def _stored_start(self, local: Any, init: str, warm_start: bool):
+        """The start stored at partition time that ``fit_partitioned(init=init)`` fits to, or ``None``."""
+        stored = local.meta.get("start")
+        usable = stored is not None and stored["num_clusters"] == self.num_clusters
+        if init == "spectral":
+            if warm_start:
+                raise ValueError("init='spectral' re-initializes the network, warm_start=True continues it: "
+                                 "choose one (init='random' with warm_start=True)")
+            if not usable:
+                raise ValueError(f"init='spectral' needs the start computed at partition time for "
+                                 f"{self.num_clusters} clusters (the whole graph's eigenvectors, which no rank has): "
+                                 f"partition_graph(..., num_clusters={self.num_clusters}), or init='random'")
+        if init == "random" or warm_start or not usable:
+            return None
+        return local.start()
 
     def fit_predict(self, data: Data, *args: Any, **kwargs: Any) -> Tensor:
         r"""Fits the model on ``data`` (arguments as :meth:`fit`) and returns ``labels_``, what
