@@ -35,6 +35,7 @@ __all__ = [
     "validate_memberships",
     "is_sparse_tensor",
     "symmetric_csr",
+    "csr_matrix",
     "to_sparse_adjacency",
     "symmetric_degrees",
     "GCNTerms",
@@ -237,11 +238,16 @@ def symmetric_csr(adj: "SparseTensor", dtype: torch.dtype) -> Optional[Tensor]:
     if dtype not in entry.csr:
         rowptr, col, value = adj.storage.rowptr(), adj.storage.col(), adj.storage.value()
         value = torch.ones(col.numel(), dtype=dtype, device=col.device) if value is None else value.to(dtype)
-        with warnings.catch_warnings():  # torch's one-time "CSR support is in beta" notice
-            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-            entry.csr[dtype] = torch.sparse_csr_tensor(rowptr, col, value.detach(), adj.sizes(),
-                                                       check_invariants=False)
+        entry.csr[dtype] = csr_matrix(rowptr, col, value.detach(), tuple(adj.sizes()))
     return entry.csr[dtype]
+
+
+def csr_matrix(crow: Tensor, col: Tensor, value: Tensor, size: Tuple[int, int]) -> Tensor:
+    """A torch sparse CSR matrix from checked parts (no invariant check, no beta notice): the
+    layout of the fast sparse products on CPU."""
+    with warnings.catch_warnings():  # torch's one-time "CSR support is in beta" notice
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(crow, col, value, size, check_invariants=False)
 
 
 def is_symmetric(adj: "SparseTensor") -> bool:

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from neuncut_pyg._validation import check_int
-from neuncut_pyg.adjacency import Adj, gcn_adj_t, gcn_node_terms, symmetric_csr, to_sparse_adjacency
+from neuncut_pyg.adjacency import Adj, csr_matrix, gcn_adj_t, gcn_node_terms, symmetric_csr, to_sparse_adjacency
 
 __all__ = ["propagate_features"]
 
@@ -54,7 +54,7 @@ def propagate_features(x: Tensor, edge_index: Adj, edge_weight: Optional[Tensor]
         crow, csr_col = csr.crow_indices(), csr.col_indices()
         values = torch.repeat_interleave(inv_sqrt, crow.diff(), output_size=csr_col.numel())
         values.mul_(csr.values()).mul_(inv_sqrt[csr_col])
-        a_hat = torch.sparse_csr_tensor(crow, csr_col, values, csr.shape, check_invariants=False)
+        a_hat = csr_matrix(crow, csr_col, values, tuple(csr.shape))
         self_weight = ((terms.loop.to(dtype) - adj.get_diag().to(dtype)) * inv_sqrt * inv_sqrt).unsqueeze(-1)
         for _ in range(steps):
             out = torch.addcmul(a_hat @ out, self_weight, out)

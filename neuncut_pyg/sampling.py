@@ -34,7 +34,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_sparse import SparseTensor
 
-from neuncut_pyg.adjacency import Adj, as_coo, validate_memberships
+from neuncut_pyg.adjacency import Adj, as_coo, csr_matrix, validate_memberships
 from neuncut_pyg.loss import NcutStatistics, _degree, ncut_statistics
 
 __all__ = [
@@ -206,6 +206,8 @@ class MembershipCache:
 
     def __init__(self, adj: SparseTensor, deg: Tensor, *, rows: Optional[Tensor] = None) -> None:
         self.adj = adj
+        self.rowptr, self.col, self.weight = adj.csr()
+        self.num_nodes = adj.size(1)
         self.deg = deg
         self.rows = rows
         self.values: Optional[Tensor] = None
@@ -218,8 +220,18 @@ class MembershipCache:
         self.values = memberships.detach().clone()
 
     def neighbour_sum(self, seeds: Tensor) -> Tensor:
-        r""":math:`\mathbf{W}_{\mathrm{seeds},:}\bar{\mathbf{S}}` ``[B, k]``."""
-        return self.adj.index_select(0, self._rows(seeds)).matmul(self.values)
+        r""":math:`\mathbf{W}_{\mathrm{seeds},:}\bar{\mathbf{S}}` ``[B, k]``: the seeds' rows of
+        :math:`\mathbf{W}` gathered into a torch CSR matrix, times the cache."""
+        rows = self._rows(seeds)
+        counts = self.rowptr[rows + 1] - self.rowptr[rows]
+        crow = torch.zeros(rows.numel() + 1, dtype=torch.long, device=rows.device)
+        torch.cumsum(counts, 0, out=crow[1:])
+        total = int(crow[-1])
+        edges = torch.arange(total, device=rows.device) + torch.repeat_interleave(
+            self.rowptr[rows] - crow[:-1], counts, output_size=total)
+        weight = torch.ones(total, dtype=self.values.dtype) if self.weight is None \
+            else self.weight[edges].to(self.values.dtype)
+        return csr_matrix(crow, self.col[edges], weight, (rows.numel(), self.num_nodes)) @ self.values
 
     def statistics(self, s: Tensor, seeds: Tensor, scale: float = 1.0) -> NcutStatistics:
         """The seeds' terms (times ``scale``, e.g. ``N / B`` for an unbiased estimate), then

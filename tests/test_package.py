@@ -3,6 +3,7 @@ functions are kept for optional packages."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 from typing import Dict, List, Optional, Set
 
@@ -98,3 +99,19 @@ def test_imports_inside_functions_are_for_optional_packages_only():
                     continue
                 lazy += [f"{name}.{function.name}: {root}" for root in roots - OPTIONAL]
     assert lazy == []
+
+
+def test_the_removed_statistics_modes_leave_no_trace():
+    # fit(statistics="running" / "full"), the "EM-like" modes, were removed with their claim that
+    # their expected gradient is the full-batch one: no docstring, comment or code of the
+    # package, and no test, may still offer or describe them.
+    import inspect
+
+    from neuncut_pyg import NeuNcut
+
+    assert "statistics" not in inspect.signature(NeuNcut.fit).parameters
+    pattern = re.compile(r"StatisticsTracker|EM-like|\bE-step|\bM-step|(?<![\w.])statistics\s*=")
+    tests = Path(__file__).parent
+    sources = list(PACKAGE.rglob("*.py")) + [p for p in tests.rglob("*.py") if p.resolve() != Path(__file__).resolve()]
+    found = [f"{path}: {match.group(0)}" for path in sources for match in pattern.finditer(path.read_text())]
+    assert not found, found

@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch_geometric.data import Data
 from torch_geometric.loader import NeighborLoader
+from torch_geometric.typing import WITH_PYG_LIB
 from torch_geometric.utils import degree, stochastic_blockmodel_graph, to_undirected
 
 from neuncut_pyg import NcutStatistics, ncut_loss_from_statistics, ncut_statistics
@@ -50,20 +51,68 @@ def test_full_neighbourhoods_sum_to_the_full_graph_statistics(graph):
     assert torch.allclose(ncut_loss_from_statistics(total).loss, ncut_loss_from_statistics(full).loss)
 
 
-def test_sampled_batch_estimates_are_unbiased(graph):
-    # Fan-out 5 of degrees ~20: each batch's estimate is noisy, their average is on target.
+@pytest.mark.xfail(not WITH_PYG_LIB, strict=True,
+                   reason="torch-sparse's neighbor_sample without replacement is not uniform "
+                          "(rusty1s/pytorch_sparse#385): the 2nd-6th of 20 neighbours are kept at rate 0.21, "
+                          "the others at 0.26 (expected 0.25); pyg-lib's sampler is uniform")
+@pytest.mark.usefixtures("one_torch_thread")
+def test_the_loader_keeps_every_neighbour_equally_often():
+    # The n_i / c_i correction of the estimates is unbiased only if each of a node's n_i
+    # neighbours is kept with the same probability c_i / n_i. 200 stars of 20 leaves, fan-out 5:
+    # each position in a centre's neighbour list must be kept at rate 0.25, within 5 standard
+    # errors over 10,000 draws (0.022).
+    stars, leaves, fanout, rounds = 200, 20, 5, 50
+    centre = torch.arange(stars).repeat_interleave(leaves)
+    leaf = stars + torch.arange(stars * leaves)
+    edge_index = torch.cat([torch.stack([leaf, centre]), torch.stack([centre, leaf])], dim=1)
+    data = Data(edge_index=edge_index, num_nodes=stars * (leaves + 1))
+    torch.manual_seed(0)
+    loader = NeighborLoader(data, num_neighbors=[fanout], batch_size=stars, input_nodes=torch.arange(stars))
+    kept = torch.zeros(leaves)
+    for _ in range(rounds):
+        for batch in loader:
+            into_seeds = batch.edge_index[1] < batch.batch_size
+            kept += torch.bincount((batch.n_id[batch.edge_index[0][into_seeds]] - stars) % leaves, minlength=leaves)
+    rate = kept / (rounds * stars)
+    p = fanout / leaves
+    assert float((rate - p).abs().max()) < 5 * (p * (1 - p) / (rounds * stars)) ** 0.5, rate
+
+
+#: Epochs of sampled batches averaged by the unbiasedness test, and the |z| it allows.
+UNBIASED_EPOCHS = 40
+MAX_ABS_Z = 4.5
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sampled_batch_estimates_are_unbiased(graph, seed):
+    # Fan-out 5 of degrees ~18: every epoch's seed terms (each node a seed once) estimate the
+    # full statistics. Volumes and the Gram matrix use the seeds' own degrees only, so they are
+    # exact in every epoch and every scaled batch; the cut numerators are noisy, and their mean
+    # over epochs must be within MAX_ABS_Z standard errors of the full graph's, whatever the
+    # sampler's random stream. Measured |z| over seeds 0-7 and 4 clusters: at most 2.93
+    # (torch-sparse) and 2.84 (pyg-lib); an estimate without the n_i / c_i correction is off by
+    # 48-61%, z 363-538.
     data, s = graph
     full = ncut_statistics(s, data.edge_index)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     loader = NeighborLoader(data, num_neighbors=[5], batch_size=50, shuffle=True)
-    estimates = [batch_statistics(batch, s, scale=True) for _ in range(40) for batch in loader]
-    mean = NcutStatistics(*(torch.stack(parts).mean(0) for parts in zip(*estimates)))
-    assert torch.allclose(mean.vol, full.vol, rtol=1e-10)  # volumes only use the seeds' own degrees
-    assert torch.allclose(mean.gram, full.gram, rtol=1e-10)
-    assert torch.allclose(mean.cut_num, full.cut_num, rtol=0.02)
-    # One batch alone is off by more: the average is doing the work, not a loose tolerance.
-    single = (estimates[0].cut_num - full.cut_num).abs().max() / full.cut_num.abs().max()
-    assert single > 0.02
+    per_epoch = []
+    for epoch in range(UNBIASED_EPOCHS):
+        total = None
+        for batch in loader:
+            seed_terms = batch_statistics(batch, s)
+            if epoch == 0:  # one batch's estimate is its seed terms scaled by N / B
+                for got, want in zip(batch_statistics(batch, s, scale=True), seed_terms.scale(N / batch.batch_size)):
+                    torch.testing.assert_close(got, want)
+            total = add(total, seed_terms)
+        assert torch.allclose(total.vol, full.vol, rtol=1e-10) and torch.allclose(total.gram, full.gram, rtol=1e-10)
+        per_epoch.append(total.cut_num)
+    cut_num = torch.stack(per_epoch)
+    spread = cut_num.std(0)
+    assert bool((spread > 1e-3 * full.cut_num.abs()).all())  # the sampling is noisy: the test has work to do
+    z = (cut_num.mean(0) - full.cut_num) / (spread / UNBIASED_EPOCHS ** 0.5)
+    assert bool((z.abs() < MAX_ABS_Z).all()), z
 
 
 def test_weighted_edges_use_neighbour_counts(graph):
@@ -94,6 +143,14 @@ def test_bad_batch_arguments_raise():
         seed_ncut_statistics(s, ei, 2, torch.ones(4))
     with pytest.raises(ValueError, match="num_neighbors"):
         seed_ncut_statistics(s, ei, 2, torch.ones(5), num_neighbors=torch.ones(3))
+
+
+def test_sampling_data_shares_the_callers_edge_index(four_blocks):
+    # At OGB scale a copy of edge_index is GBs: the loader's graph is the caller's tensor.
+    from neuncut_pyg.sampling import sampling_data
+
+    sampled = sampling_data(four_blocks.x, four_blocks.edge_index, num_nodes=four_blocks.num_nodes)
+    assert sampled.edge_index.data_ptr() == four_blocks.edge_index.data_ptr()
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""The input of NeuNcut(encoder="mlp"): its propagation depth ("auto": the spectral start's),
-the row normalization and standardization fitted to the training graph, kept with the
-parameters and applied unchanged to new graphs."""
+"""The input of NeuNcut(encoder="mlp") (:mod:`neuncut_pyg.models.input_scaling`): its propagation
+depth ("auto": the spectral start's), the row normalization and standardization fitted to the
+training graph, kept with the parameters and applied unchanged to new graphs."""
 from __future__ import annotations
 
 import pytest
@@ -9,22 +9,14 @@ from torch_geometric.data import Data
 from torch_geometric.utils import subgraph
 
 from neuncut_pyg import NeuNcut
-from neuncut_pyg.fitting import strategies
+from neuncut_pyg.checkpoint import load_checkpoint, save_checkpoint
+from neuncut_pyg.generators import planted_partition_graph
 from neuncut_pyg.models import encoders
 from neuncut_pyg.models.encoders import EncoderInput
 from neuncut_pyg.models.graph import Graph
-from neuncut_pyg.start import smoothed, smoothed_feature_clustering
-from neuncut_pyg.checkpoint import load_checkpoint, save_checkpoint
-from neuncut_pyg.generators import planted_partition_graph
-from neuncut_pyg.metrics import nmi
 from neuncut_pyg.propagation import propagate_features
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def planted() -> Data:
-    return planted_partition_graph(600, 4, 12, mixing=0.3, num_features=16, feature_noise=2.0, seed=3)
 
 
 def expected_input(model: NeuNcut, data: Data) -> torch.Tensor:
@@ -35,7 +27,7 @@ def expected_input(model: NeuNcut, data: Data) -> torch.Tensor:
     return ((h - scaling.shift) / scaling.scale).float()
 
 
-def test_auto_depth_is_the_starts_and_its_features_are_reused(planted, monkeypatch):
+def test_auto_depth_is_the_starts_and_its_features_are_reused(four_communities, monkeypatch):
     calls = []
     original = encoders.propagate_features
 
@@ -44,18 +36,18 @@ def test_auto_depth_is_the_starts_and_its_features_are_reused(planted, monkeypat
         return original(*args, **kwargs)
 
     monkeypatch.setattr(encoders, "propagate_features", spy)
-    model = NeuNcut(16, 4, encoder="mlp").fit(planted, epochs=5, n_init=1, seed=0, progress=False)
+    model = NeuNcut(16, 4, encoder="mlp").fit(four_communities, epochs=5, n_init=1, seed=0, progress=False)
     assert model.propagation_steps == "auto"
     assert model.init_ == "spectral" and model.propagation_steps_ == model.init_clustering_.steps
     assert calls == []  # the start's smoothed features were the input: no second propagation
     assert "propagation_steps='auto'" in repr(model)
 
 
-def test_auto_depth_without_a_start_and_a_fixed_depth(planted):
-    random_start = NeuNcut(16, 4, encoder="mlp").fit(planted, epochs=2, n_init=1, seed=0, init="random",
+def test_auto_depth_without_a_start_and_a_fixed_depth(four_communities):
+    random_start = NeuNcut(16, 4, encoder="mlp").fit(four_communities, epochs=2, n_init=1, seed=0, init="random",
                                                       progress=False)
     assert random_start.init_clustering_ is None and random_start.propagation_steps_ == 2
-    fixed = NeuNcut(16, 4, encoder="mlp", propagation_steps=5).fit(planted, epochs=2, n_init=1, seed=0,
+    fixed = NeuNcut(16, 4, encoder="mlp", propagation_steps=5).fit(four_communities, epochs=2, n_init=1, seed=0,
                                                                     progress=False)
     assert fixed.propagation_steps == 5 and fixed.propagation_steps_ == 5
     assert NeuNcut(16, 4, encoder="mlp").propagation_steps_ == 2  # before any fit
@@ -63,22 +55,22 @@ def test_auto_depth_without_a_start_and_a_fixed_depth(planted):
         NeuNcut(16, 4, encoder="gcn").propagation_steps_
 
 
-def test_input_is_standardized_on_the_training_graph(planted):
-    model = NeuNcut(16, 4, encoder="mlp").fit(planted, epochs=2, n_init=1, seed=0, progress=False)
+def test_input_is_standardized_on_the_training_graph(four_communities):
+    model = NeuNcut(16, 4, encoder="mlp").fit(four_communities, epochs=2, n_init=1, seed=0, progress=False)
     with torch.no_grad():
-        h = model.encoder.node_features(Graph(planted.x, planted.edge_index))
+        h = model.encoder.node_features(Graph(four_communities.x, four_communities.edge_index))
     assert torch.allclose(h.mean(0), torch.zeros(16), atol=1e-5)
     assert torch.allclose(h.std(0), torch.ones(16), atol=1e-4)
-    assert torch.allclose(h, expected_input(model, planted), atol=1e-4)
+    assert torch.allclose(h, expected_input(model, four_communities), atol=1e-4)
 
 
-def test_new_graphs_get_the_training_statistics_not_their_own(planted):
-    model = NeuNcut(16, 4, encoder="mlp", dropout=0.0).fit(planted, epochs=20, lr=1e-2, n_init=1, seed=0,
+def test_new_graphs_get_the_training_statistics_not_their_own(four_communities):
+    model = NeuNcut(16, 4, encoder="mlp", dropout=0.0).fit(four_communities, epochs=20, lr=1e-2, n_init=1, seed=0,
                                                             progress=False)
     shift, scale, steps = model.encoder.input_scaling.shift.clone(), model.encoder.input_scaling.scale.clone(), model.propagation_steps_
     keep = torch.arange(0, 600, 2)
-    edge_index, _ = subgraph(keep, planted.edge_index, relabel_nodes=True, num_nodes=600)
-    half = Data(x=planted.x[keep], edge_index=edge_index, num_nodes=keep.numel())
+    edge_index, _ = subgraph(keep, four_communities.edge_index, relabel_nodes=True, num_nodes=600)
+    half = Data(x=four_communities.x[keep], edge_index=edge_index, num_nodes=keep.numel())
     s = model.predict_proba(half)
     assert torch.equal(model.encoder.input_scaling.shift, shift) and torch.equal(model.encoder.input_scaling.scale, scale)
     assert model.propagation_steps_ == steps
@@ -89,62 +81,33 @@ def test_new_graphs_get_the_training_statistics_not_their_own(planted):
     assert torch.allclose(model.predict_proba(half, batch_size=64), s, atol=1e-6)
 
 
-def test_zero_steps_leave_the_users_features_alone(planted):
-    x = planted.x.clone()
-    data = Data(x=x, edge_index=planted.edge_index)
+def test_zero_steps_leave_the_users_features_alone(four_communities):
+    x = four_communities.x.clone()
+    data = Data(x=x, edge_index=four_communities.edge_index)
     model = NeuNcut(16, 4, encoder="mlp", propagation_steps=0).fit(data, epochs=2, n_init=1, seed=0,
                                                                     progress=False)
     model.predict(data)
-    assert torch.equal(x, planted.x)
+    assert torch.equal(x, four_communities.x)
 
 
-def test_warm_start_keeps_the_fitted_input(planted):
-    model = NeuNcut(16, 4, encoder="mlp").fit(planted, epochs=2, n_init=1, seed=0, progress=False)
+def test_warm_start_keeps_the_fitted_input(four_communities):
+    model = NeuNcut(16, 4, encoder="mlp").fit(four_communities, epochs=2, n_init=1, seed=0, progress=False)
     shift, steps = model.encoder.input_scaling.shift.clone(), model.propagation_steps_
     other = planted_partition_graph(600, 4, 12, mixing=0.3, num_features=16, feature_noise=2.0, seed=9)
     model.fit(other, epochs=2, n_init=1, seed=0, warm_start=True, progress=False)
     assert torch.equal(model.encoder.input_scaling.shift, shift) and model.propagation_steps_ == steps
 
 
-def test_checkpoint_keeps_depth_and_standardization(planted, tmp_path):
-    model = NeuNcut(16, 4, encoder="mlp").fit(planted, epochs=5, n_init=1, seed=0, progress=False)
+def test_checkpoint_keeps_depth_and_standardization(four_communities, tmp_path):
+    model = NeuNcut(16, 4, encoder="mlp").fit(four_communities, epochs=5, n_init=1, seed=0, progress=False)
     save_checkpoint(tmp_path / "ck", model, {}, [str(i) for i in range(600)])
     loaded, _, _ = load_checkpoint(tmp_path / "ck")
     assert loaded.propagation_steps == "auto" and loaded.propagation_steps_ == model.propagation_steps_
     assert torch.equal(loaded.encoder.input_scaling.scale, model.encoder.input_scaling.scale)
-    assert torch.allclose(loaded.predict_proba(planted), model.predict_proba(planted))
+    assert torch.allclose(loaded.predict_proba(four_communities), model.predict_proba(four_communities))
 
 
 @pytest.mark.parametrize("steps", ["deep", -1, 2.5, True])
 def test_bad_propagation_steps(steps):
     with pytest.raises(ValueError, match="propagation_steps"):
         NeuNcut(16, 4, encoder="mlp", propagation_steps=steps)
-
-
-def test_start_returns_the_features_of_its_depth(planted):
-    result, features = smoothed_feature_clustering(planted.x, planted.edge_index, 4, seed=0, return_features=True)
-    assert torch.allclose(features, propagate_features(planted.x, planted.edge_index, steps=result.steps), atol=1e-5)
-    assert nmi(planted.y, torch.as_tensor(result.labels)) > 0.7
-
-
-def test_large_graph_start_scores_the_grid_only(planted, monkeypatch):
-    tried = []
-    original = smoothed.smoothed_feature_clustering
-
-    def spy(*args, **kwargs):
-        tried.append(kwargs["refine"])
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(smoothed, "smoothed_feature_clustering", spy)
-    NeuNcut(16, 4, encoder="mlp").fit(planted, epochs=1, n_init=1, seed=0, progress=False)
-    monkeypatch.setattr(smoothed, "START_REFINE_MAX_NODES", 599)
-    NeuNcut(16, 4, encoder="mlp").fit(planted, epochs=1, n_init=1, seed=0, progress=False)
-    assert tried == [True, False]
-
-
-def test_sampled_distillation_fits_the_start(planted, monkeypatch):
-    # A batch of 100 nodes per cross-entropy step (instead of all 600) still reproduces the start.
-    monkeypatch.setattr(strategies, "DISTILL_SAMPLE", 100)
-    model = NeuNcut(16, 4, encoder="mlp", dropout=0.0).fit(planted, epochs=1, lr=1e-4, n_init=1, seed=0,
-                                                            progress=False)
-    assert nmi(torch.as_tensor(model.init_clustering_.labels), model.labels_) > 0.9
