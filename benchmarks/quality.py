@@ -16,7 +16,7 @@ One run, one process per dataset, the same seeds for every method:
 - **Louvain** (``networkx.community.louvain_communities``, seeded): it picks its own number of
   communities (reported in the ``k`` column), which the label scores do not adjust for;
 - **spectral clustering of smoothed features**
-  (:func:`~neuncut_pyg.baselines.smoothed_feature_clustering`): the partition NeuNcut's default
+  (:func:`~neuncut_pyg.start.smoothed_feature_clustering`): the partition NeuNcut's default
   ``init="spectral"`` starts from, shown on its own so that what NeuNcut's training adds (or
   does not) is visible;
 - **NeuNcut (gcn, init=random)**: NeuNcut's default model from random parameters, as in the

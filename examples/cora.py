@@ -7,34 +7,17 @@ one table: label scores (NMI, ACC, ARI, against the classes, which training neve
 scores (normalized cut, modularity, conductance: lower Ncut is what both methods aim for) and
 seconds.
 
-How the defaults were chosen, without labels (details in :class:`neuncut_pyg.NeuNcut`):
-``gamma="auto"`` (34 on Cora) makes collapsing into one cluster cost what a chance partition's
-Ncut costs; ``fit(init="auto")`` starts each run from a spectral clustering of graph-smoothed
-features (its depth picked by the graph's modularity) rather than from random parameters, which
-end in worse minima of the loss; ``fit(n_init=3)`` trains three times and keeps the run of
-lowest final loss, as k-means keeps its lowest-inertia run. The three runs are fitted to the
-start partition, the halves and the quarters of its clusters deepest inside them, the relaxed
-Ncut placing the other nodes. Features are used raw. NMI was only read afterwards, to report.
-
-Measured with the defaults (this script's output, 5 seeds, 2 CPU cores shared with a benchmark
-run; the per-seed lines give each run's final loss, and the quarter-core run, the third, is the
-lowest on every seed):
-
-.. code-block:: none
-
-    method                            NMI             ACC             ARI            Ncut      Modularity     Conductance         seconds
-    NeuNcut, 5 seeds        0.575 ± 0.004   0.740 ± 0.003   0.511 ± 0.007   0.511 ± 0.010   0.731 ± 0.002   0.073 ± 0.001    132.2 ± 10.1
-    Spectral clustering     0.336 ± 0.000   0.485 ± 0.000   0.185 ± 0.000   1.102 ± 0.000   0.595 ± 0.000   0.157 ± 0.000       1.8 ± 0.0
-
-``benchmarks/quality.py`` gives the same 0.575 ± 0.004 / ACC 0.740 for the defaults, and
-0.494 ± 0.041 / 0.616 from random starts (``init="random"``). There the start alone, spectral
-clustering of the smoothed features, scores NMI 0.548 / ACC 0.702 / Ncut 0.613: NeuNcut's
-training raises its NMI by 0.027 and lowers its Ncut by 17%. On CiteSeer the defaults give NMI
-0.414 / ACC 0.670 (random starts: 0.274 / 0.501; spectral clustering: 0.166 / 0.329).
+The defaults used here were chosen without labels (``docs/defaults.md``): ``gamma="auto"`` makes
+collapsing into one cluster cost what a chance partition's Ncut costs; ``fit(init="auto")``
+starts each run from a spectral clustering of graph-smoothed features rather than from random
+parameters; ``fit(n_init=3)`` trains three times, fitted to the start, the halves and the
+quarters of its clusters, and keeps the run of lowest final loss. Features are used raw. NMI is
+only read afterwards, to report. What this script measured is in ``docs/examples.md``; the
+5-seed benchmark with more baselines is ``benchmarks/quality.py`` (``docs/quality.md``).
 
 Usage::
 
-    python examples/cora.py                       # 5 seeds x 3 runs, 2 minutes on 2 idle CPU cores
+    python examples/cora.py                       # 5 seeds x 3 runs
     python examples/cora.py --seeds 3 --plot cora.png
     python examples/cora.py --quick               # smoke test: 1 seed, 30 epochs
     python examples/cora.py --root /path/to/data  # expects <root>/Planetoid/Cora/raw/ind.cora.*

@@ -15,22 +15,13 @@ seeded generator) and calls ``NeuNcut.fit(..., batch_size=B, distributed=True)``
 per-epoch permutation), each rank computes its seeds' terms of the full graph's normalized-cut
 statistics, the statistics are all-reduced (with gradients through the reduction) before the
 ratio is taken, and DDP averages the gradients; the step is the one a single process would take
-on all ``B`` seeds (``tests/test_distributed.py`` checks it to 1e-5). The two runs below differ
-only in the random draws (which seeds share a step, which neighbours are sampled, the dropout
-masks), so their scores agree up to that noise. Rank 0 prints the table and writes the checkpoint.
+on all ``B`` seeds (``tests/test_distributed.py`` checks it to 1e-5). A 1-process and a
+2-process run differ only in the random draws (which seeds share a step, which neighbours are
+sampled, the dropout masks), so their scores agree up to that noise. Rank 0 prints the table and
+writes the checkpoint.
 
-Measured with the defaults (4,000 nodes, 8 communities of Zipf sizes, average degree 12,
-mixing 0.3, 32 noisy features; 20 epochs x 8 steps of 512 seeds, 2 runs, the lower-loss one
-kept; 2 busy CPU cores, 1 torch thread per process)::
-
-    processes  NMI    ACC    ARI    Ncut   Modularity  Conductance  loss   seconds
-    1          0.751  0.905  0.794  2.784  0.449       0.348        2.819  27.3
-    2          0.751  0.905  0.796  2.797  0.449       0.350        2.817  31.0
-
-Runs' final losses: 2.819 and 3.622 in one process, 2.817 and 3.512 in two; the planted
-partition's Ncut is 2.451. On 2 cores the two processes share the machine (and pay for
-start-up and the collectives), so the wall time does not drop: what more processes buy is
-more machines' cores and memory.
+The measured 1-process and 2-process runs of this script, and the reasoning behind summing the
+statistics before the ratio, are in ``docs/distributed.md``.
 
 Across machines, start the same command on each with torchrun's rendezvous flags, e.g. on 2
 machines of 4 processes each::
