@@ -58,7 +58,7 @@ from neuncut_pyg import distributed as dist
 from neuncut_pyg.fitting.loops import TrainHistory
 from neuncut_pyg.fitting.strategies import DataParallel, TrainSettings, seeds_of
 from neuncut_pyg.loss import NcutStatistics, ncut_loss_from_statistics
-from neuncut_pyg.partition import LocalPartition
+from neuncut_pyg.partition.local import LocalPartition
 from neuncut_pyg.sampling import MembershipCache, cached_seed_statistics
 
 __all__ = ["Partitioned", "partition_memberships", "steps_per_epoch"]

@@ -33,10 +33,12 @@ from neuncut_pyg.fitting import (
     TrainSettings,
     fit_runs,
 )
+from neuncut_pyg.fitting.partitioned import Partitioned, partition_memberships
 from neuncut_pyg.gamma import auto_gamma, gamma_for_share
 from neuncut_pyg.loss import validate_gamma
 from neuncut_pyg.models.encoders import EncoderInput, build_encoder
 from neuncut_pyg.models.graph import Graph, check_features, read_graph
+from neuncut_pyg.partition import open_partition, require_pyg_lib
 from neuncut_pyg.sampling import MembershipCache
 from neuncut_pyg.start import CORE_SHRINK, core_fractions, spectral_start
 
@@ -250,16 +252,11 @@ class NeuNcut(torch.nn.Module):
                 nodes, or a setting out of range.
         """
         graph = read_graph(data, self.in_channels, "fit")
-        if self.num_clusters > graph.num_nodes:
-            raise ValueError(f"num_clusters={self.num_clusters} clusters cannot be formed from a graph of "
-                             f"{graph.num_nodes} nodes: need num_clusters <= num_nodes")
+        self._check_num_nodes(graph.num_nodes)
         seed = check_optional_int(seed, "seed", minimum=0)
         batch_size = check_optional_int(batch_size, "batch_size")
-        defaults = FULL_BATCH_DEFAULTS if batch_size is None else MINI_BATCH_DEFAULTS
-        epochs, lr = defaults["epochs"] if epochs is None else epochs, defaults["lr"] if lr is None else lr
-        n_init = check_int(defaults["n_init"] if n_init is None else n_init, "n_init")
-        if warm_start and n_init > 1:
-            raise ValueError("warm_start=True continues one run: it needs n_init=1")
+        epochs, lr, n_init = _run_settings(FULL_BATCH_DEFAULTS if batch_size is None else MINI_BATCH_DEFAULTS,
+                                           epochs, lr, n_init, warm_start)
         num_neighbors = self._num_neighbors(num_neighbors, batch_size)
         if distributed:
             DataParallel.check(batch_size)
@@ -273,12 +270,22 @@ class NeuNcut(torch.nn.Module):
                                                   start_steps=None if start is None else start.steps)
             del start_features
             strategy = self._strategy(graph, features, settings, batch_size, num_neighbors, distributed, seed)
-            target = None if start is None else StartTarget(
-                torch.from_numpy(start.labels).to(graph.x.device), start.margins,
-                core_fractions(n_init, shrink=CORE_SHRINK if self.encoder.fits_start_cores else 1.0))
-            runs = fit_runs(self, strategy, n_init=n_init, gamma=self.gamma_,
-                            warm_start=warm_start, start=target)
-        self.init_, self.init_clustering_ = init, start
+            return self._fit_runs(strategy, start, n_init=n_init, warm_start=warm_start, device=graph.x.device)
+
+    def _check_num_nodes(self, num_nodes: int) -> None:
+        if self.num_clusters > num_nodes:
+            raise ValueError(f"num_clusters={self.num_clusters} clusters cannot be formed from a graph of "
+                             f"{num_nodes} nodes: need num_clusters <= num_nodes")
+
+    def _fit_runs(self, strategy: FittingStrategy, start: Any, *, n_init: int, warm_start: bool,
+                  device: torch.device) -> "NeuNcut":
+        """The ``n_init`` runs of a fit from ``start`` (a spectral start, or ``None``: at random),
+        then the fitted attributes."""
+        target = None if start is None else StartTarget(
+            torch.from_numpy(start.labels).to(device), start.margins,
+            core_fractions(n_init, shrink=CORE_SHRINK if self.encoder.fits_start_cores else 1.0))
+        runs = fit_runs(self, strategy, n_init=n_init, gamma=self.gamma_, warm_start=warm_start, start=target)
+        self.init_, self.init_clustering_ = "random" if start is None else "spectral", start
         self.loss_history_, self.labels_ = runs.history, runs.labels
         self.objective_, self.init_objectives_ = min(runs.objectives), runs.objectives
         self.init_core_fractions_ = None if target is None else list(target.fractions)
@@ -325,6 +332,9 @@ class NeuNcut(torch.nn.Module):
         return strategy(on_seeds, batches, cache, lambda: self._proba_in_batches(source, batch_size, hops), settings,
                         num_nodes=n, rowwise=rowwise)
 
+    # ------------------------------------------------------------------------------------------
+    # Partitioned graphs (neuncut_pyg.partition)
+    # ------------------------------------------------------------------------------------------
     def fit_partitioned(self, root: str, epochs: Optional[int] = None, lr: Optional[float] = None,
                         weight_decay: float = 0.0, progress: bool = True, *, batch_size: int,
                         n_init: Optional[int] = None, seed: Optional[int] = None, warm_start: bool = False,
@@ -344,10 +354,10 @@ class NeuNcut(torch.nn.Module):
         (:class:`~neuncut_pyg.fitting.partitioned.Partitioned`). The fitted model, ``labels_``
         and the fitted attributes are the same on every rank, as after :meth:`fit`.
 
-        **The start** (``init``): ``"auto"`` fits the network to the spectral start stored at
-        partition time (``partition_graph(..., num_clusters=k)``) when there is one for this
-        ``k``, and starts at random otherwise; ``"spectral"`` requires the stored start; the
-        start needs the whole graph, which no rank holds.
+        **The start** (``init``): the spectral start needs the whole graph, which no rank holds,
+        so it is the one stored at partition time (``partition_graph(..., num_clusters=k)``).
+        ``"auto"`` fits to it when there is one for this ``k`` and starts at random otherwise;
+        ``"spectral"`` requires it.
 
         Args:
             root (str): The partition directory.
@@ -371,43 +381,25 @@ class NeuNcut(torch.nn.Module):
                 directory (another graph, another number of parts than ranks, other features or
                 GCN normalization than the model's), ``encoder="mlp"``, bad settings.
         """
-        from neuncut_pyg.fitting.partitioned import Partitioned
-        from neuncut_pyg.partition import open_partition, require_pyg_lib
-
         require_pyg_lib()
         self._check_partitioned_encoder(num_neighbors)
         batch_size = check_int(batch_size, "batch_size")
         seed = check_optional_int(seed, "seed", minimum=0)
-        epochs = MINI_BATCH_DEFAULTS["epochs"] if epochs is None else epochs
-        lr = MINI_BATCH_DEFAULTS["lr"] if lr is None else lr
-        n_init = check_int(MINI_BATCH_DEFAULTS["n_init"] if n_init is None else n_init, "n_init")
-        if warm_start and n_init > 1:
-            raise ValueError("warm_start=True continues one run: it needs n_init=1")
+        epochs, lr, n_init = _run_settings(MINI_BATCH_DEFAULTS, epochs, lr, n_init, warm_start)
         num_neighbors = self._num_neighbors(num_neighbors, batch_size)
-        check_choice(init, "init", INIT_MODES)
+        init = _resolve_init(init, warm_start=warm_start)
         local = open_partition(root, fingerprint=fingerprint, rpc_address=rpc_address, rpc_port=rpc_port,
                                rpc_timeout=rpc_timeout)
-        self._check_partition(local)
-        if self.num_clusters > local.num_nodes:
-            raise ValueError(f"num_clusters={self.num_clusters} clusters cannot be formed from a graph of "
-                             f"{local.num_nodes} nodes: need num_clusters <= num_nodes")
-        start = self._stored_start(local, init, warm_start)
+        local.check_model(self.in_channels, getattr(self.encoder, "normalization", None))
+        self._check_num_nodes(local.num_nodes)
+        start = None if init == "random" else local.start(self.num_clusters, required=init == "spectral")
         self.gamma_ = gamma_for_share(self.num_clusters, local.meta["off_diagonal_share"]) \
             if self.gamma == "auto" else self.gamma
         settings = TrainSettings(epochs, lr, weight_decay, self.gamma_, progress)
         with _seeded(seed, torch.empty(0)):
             strategy = Partitioned(_OnSeeds(self), local, settings, batch_size=batch_size, num_neighbors=num_neighbors,
                                    hops=len(num_neighbors), seed=dist.shared_seed(seed))
-            target = None if start is None else StartTarget(
-                torch.from_numpy(start.labels), start.margins,
-                core_fractions(n_init, shrink=CORE_SHRINK if self.encoder.fits_start_cores else 1.0))
-            runs = fit_runs(self, strategy, n_init=n_init, gamma=self.gamma_, warm_start=warm_start, start=target)
-        self.init_ = "random" if start is None else "spectral"
-        self.init_clustering_ = start
-        self.loss_history_, self.labels_ = runs.history, runs.labels
-        self.objective_, self.init_objectives_ = min(runs.objectives), runs.objectives
-        self.init_core_fractions_ = None if target is None else list(target.fractions)
-        return self
+            return self._fit_runs(strategy, start, n_init=n_init, warm_start=warm_start, device=torch.device("cpu"))
 
     @torch.no_grad()
     def predict_proba_partitioned(self, root: str, batch_size: int = 4096, *,
@@ -419,16 +411,13 @@ class NeuNcut(torch.nn.Module):
         neighbourhoods (the full-graph outputs), and the ranks gather. Collective, as
         :meth:`fit_partitioned` (whose RPC arguments it takes); ``num_neighbors`` gives the hops
         of a custom encoder."""
-        from neuncut_pyg.fitting.partitioned import partition_memberships
-        from neuncut_pyg.partition import open_partition, require_pyg_lib
-
         require_pyg_lib()
         self._check_partitioned_encoder(num_neighbors)
         batch_size = check_int(batch_size, "batch_size")
         hops = self.encoder.hops if self.encoder.hops is not None else len(check_num_neighbors(num_neighbors))
         local = open_partition(root, fingerprint=fingerprint, rpc_address=rpc_address, rpc_port=rpc_port,
                                rpc_timeout=rpc_timeout)
-        self._check_partition(local)
+        local.check_model(self.in_channels, getattr(self.encoder, "normalization", None))
         with _evaluation(self):
             return partition_memberships(_OnSeeds(self), local, batch_size, hops)
 
@@ -445,33 +434,6 @@ class NeuNcut(torch.nn.Module):
         if self.encoder.hops is None and num_neighbors is None:
             raise ValueError("partitioned training with a custom encoder needs num_neighbors: the neighbours its "
                              "layers read, one entry per hop (e.g. [10, 10] for two layers)")
-
-    def _check_partition(self, local: Any) -> None:
-        """Refuses partitions whose features or stored GCN terms do not fit this model."""
-        if local.num_features != self.in_channels:
-            raise ValueError(f"the partitions at {str(local.root)!r} have {local.num_features} features per node but "
-                             f"the model was built with in_channels={self.in_channels}")
-        normalization = getattr(self.encoder, "normalization", None)
-        if normalization is not None and normalization != local.gcn_normalization:
-            raise ValueError(f"the GCN terms stored at {str(local.root)!r} follow the normalization "
-                             f"{local.gcn_normalization}, the model's encoder {normalization}: re-partition with "
-                             f"partition_graph(..., gcn_normalization={normalization}, overwrite=True)")
-
-    def _stored_start(self, local: Any, init: str, warm_start: bool):
-        """The start stored at partition time that ``fit_partitioned(init=init)`` fits to, or ``None``."""
-        stored = local.meta.get("start")
-        usable = stored is not None and stored["num_clusters"] == self.num_clusters
-        if init == "spectral":
-            if warm_start:
-                raise ValueError("init='spectral' re-initializes the network, warm_start=True continues it: "
-                                 "choose one (init='random' with warm_start=True)")
-            if not usable:
-                raise ValueError(f"init='spectral' needs the start computed at partition time for "
-                                 f"{self.num_clusters} clusters (the whole graph's eigenvectors, which no rank has): "
-                                 f"partition_graph(..., num_clusters={self.num_clusters}), or init='random'")
-        if init == "random" or warm_start or not usable:
-            return None
-        return local.start()
 
     def fit_predict(self, data: Data, *args: Any, **kwargs: Any) -> Tensor:
         r"""Fits the model on ``data`` (arguments as :meth:`fit`) and returns ``labels_``, what
@@ -586,6 +548,16 @@ class _OnRows(torch.nn.Module):
 
     def forward(self, seeds: Tensor) -> Tensor:
         return self.model._logits(EncoderInput(self.features[seeds])).softmax(dim=-1)
+
+
+def _run_settings(defaults: dict, epochs: Optional[int], lr: Optional[float], n_init: Optional[int],
+                  warm_start: bool) -> tuple:
+    """``(epochs, lr, n_init)`` of a fit, the mode's ``defaults`` filling what is not given."""
+    epochs, lr = defaults["epochs"] if epochs is None else epochs, defaults["lr"] if lr is None else lr
+    n_init = check_int(defaults["n_init"] if n_init is None else n_init, "n_init")
+    if warm_start and n_init > 1:
+        raise ValueError("warm_start=True continues one run: it needs n_init=1")
+    return epochs, lr, n_init
 
 
 def _resolve_init(init: str, *, warm_start: bool) -> str:
