@@ -26,7 +26,8 @@ average degree, with the least-squares fit ``seconds = a + b * edges`` and the l
     python benchmarks/scale.py --sizes products --methods spectral start full mini-mlp
     python benchmarks/scale.py --epoch-scaling --sizes      # only the epoch-cost table
 
-Writes ``scale.md`` (and ``scale.png`` with ``--plot``) into ``--out``, the command under it.
+Writes ``<name>.md`` (and ``<name>.png`` with ``--plot``) into ``--out``, the command under the
+tables; ``--name`` defaults to ``scale_<sizes>`` (``scale_epochs`` for the epoch table alone).
 """
 from __future__ import annotations
 
@@ -278,7 +279,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--plot", action="store_true", help="also write scale.png")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument("--name", default=None, help="results file stem (default: scale_<sizes>)")
     args = parser.parse_args(argv)
+    name = args.name or "scale_" + ("_".join(args.sizes) or "epochs")
     if args.threads:
         torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", message=".*(pyg-lib|Sparse CSR|Sparse invariant).*")
@@ -292,9 +295,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     print()
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "scale.md").write_text(text)
+    (args.out / f"{name}.md").write_text(text)
     if args.plot and results:
-        plot(results, args.out / "scale.png")
+        plot(results, args.out / f"{name}.png")
     return 0
 
 

@@ -130,13 +130,23 @@ def run_ranks(worker, args: tuple, out: Path, world: int, deadline_s: float) -> 
     return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(world)]
 
 
-def load_example(name: str):
-    """Imports ``examples/<name>.py`` as a module, so tests can call its functions directly."""
-    path = REPO / "examples" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"{name}_example", path)
+def load_script(folder: str, name: str):
+    """Imports ``<folder>/<name>.py`` (an example or a benchmark) as a module, so tests can call
+    its functions directly."""
+    spec = importlib.util.spec_from_file_location(f"{name}_{folder}", REPO / folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_example(name: str):
+    """Imports ``examples/<name>.py`` as a module."""
+    return load_script("examples", name)
+
+
+def load_benchmark(name: str):
+    """Imports ``benchmarks/<name>.py`` as a module."""
+    return load_script("benchmarks", name)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ INIT_MODES = ("auto", "random", "spectral")
 #: the whole graph) and mini-batches (one step per batch; an epoch visits every node once).
 #: ``docs/defaults.md`` gives the measurements behind each.
 FULL_BATCH_DEFAULTS = {"epochs": 300, "lr": 1e-3, "n_init": 3}
-MINI_BATCH_DEFAULTS = {"epochs": 5, "lr": 1e-2, "n_init": 1}
+MINI_BATCH_DEFAULTS = {"epochs": 3, "lr": 1e-2, "n_init": 1}
 # Neighbours sampled per node and message-passing layer when fit() gets no num_neighbors.
 _DEFAULT_FANOUT = 10
 

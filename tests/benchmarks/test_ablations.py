@@ -1,26 +1,16 @@
 """benchmarks/ablations.py: its levers reach the fit, its tables, and a --quick run (slow)."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 import neuncut_pyg.fitting.restarts
 import neuncut_pyg.models.neuncut
 import neuncut_pyg.start.smoothed
 from neuncut_pyg.generators import planted_partition_graph
+from conftest import load_benchmark
 
-REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def load_ablations():
-    spec = importlib.util.spec_from_file_location("ablations_benchmark", REPO / "benchmarks" / "ablations.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +30,7 @@ def variant(ablations, name_part):
 
 
 def test_patched_sets_and_restores_the_levers():
-    ablations = load_ablations()
+    ablations = load_benchmark("ablations")
     shrink, restarts = neuncut_pyg.models.neuncut.CORE_SHRINK, neuncut_pyg.start.smoothed.START_KMEANS_RESTARTS
     with ablations.patched({"neuncut_pyg.models.neuncut:CORE_SHRINK": 1.0,
                             "neuncut_pyg.start.smoothed:START_KMEANS_RESTARTS": 10}):
@@ -54,7 +44,7 @@ def test_patched_sets_and_restores_the_levers():
 
 
 def test_core_schedule_lever_reaches_the_fit(tiny, short_distillation):
-    ablations = load_ablations()
+    ablations = load_benchmark("ablations")
     settings = {"epochs": 2, "n_init": 2}
     default = ablations.run_variant(ablations.VARIANTS[0], tiny, 3, 0, settings)
     whole = ablations.run_variant(variant(ablations, "whole start"), tiny, 3, 0, settings)
@@ -68,7 +58,7 @@ def test_core_schedule_lever_reaches_the_fit(tiny, short_distillation):
 
 
 def test_kmeans_restarts_lever_reaches_the_start(tiny, short_distillation, monkeypatch):
-    ablations = load_ablations()
+    ablations = load_benchmark("ablations")
     seen = []
     original = neuncut_pyg.start.smoothed.smoothed_feature_clustering
 
@@ -83,7 +73,7 @@ def test_kmeans_restarts_lever_reaches_the_start(tiny, short_distillation, monke
 
 
 def test_tables_hold_every_variant_and_the_command():
-    ablations = load_ablations()
+    ablations = load_benchmark("ablations")
     run = {"seed": 0, "NMI": 0.5, "ACC": 0.6, "Ncut": 0.7, "loss": 0.4, "run_losses": [0.5, 0.45, 0.4],
            "fractions": [1.0, 0.5, 0.25], "kept": 3, "depth": 7, "seconds": 12.0}
     results = {v.name: [dict(run), dict(run, seed=1, depth=8, kept=1)] for v in ablations.VARIANTS}
@@ -101,14 +91,14 @@ def test_tables_hold_every_variant_and_the_command():
 
 
 def test_missing_data_exits_with_status_1(tmp_path, capsys):
-    ablations = load_ablations()
+    ablations = load_benchmark("ablations")
     assert ablations.main(["--datasets", "cora", "--root", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
     assert "error:" in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_quick_run_writes_the_table(tmp_path):
-    ablations = load_ablations()
+    ablations = load_benchmark("ablations")
     out = tmp_path / "results"
     # No Planetoid files under this root: --quick falls back to the small planted graph.
     assert ablations.main(["--quick", "--root", str(tmp_path / "empty"), "--out", str(out)]) == 0

@@ -1,25 +1,15 @@
 """benchmarks/heldout.py: the graph list is the documented draw, the table, and a --quick run."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from conftest import load_benchmark
 
-REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def load_heldout():
-    spec = importlib.util.spec_from_file_location("heldout_benchmark", REPO / "benchmarks" / "heldout.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_graph_list_is_the_seeded_draw_within_the_documented_ranges():
-    heldout = load_heldout()
+    heldout = load_benchmark("heldout")
     assert heldout.GRAPHS == heldout.draw_graphs(len(heldout.GRAPHS))
     r = heldout.RANGES
     for g in heldout.GRAPHS:
@@ -32,7 +22,7 @@ def test_graph_list_is_the_seeded_draw_within_the_documented_ranges():
 
 
 def test_table_has_a_row_per_graph_the_means_and_the_command():
-    heldout = load_heldout()
+    heldout = load_benchmark("heldout")
     graphs = heldout.QUICK_GRAPHS
     rows = []
     for i, g in enumerate(graphs):
@@ -53,7 +43,7 @@ def test_table_has_a_row_per_graph_the_means_and_the_command():
 
 
 def test_quick_run_writes_the_table(tmp_path):
-    heldout = load_heldout()
+    heldout = load_benchmark("heldout")
     out = tmp_path / "results"
     assert heldout.main(["--quick", "--out", str(out)]) == 0
     text = (out / "heldout.md").read_text()

@@ -1,24 +1,15 @@
 """benchmarks/quality.py: its table formatting (fast) and a --quick end-to-end run (slow)."""
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
+from conftest import load_benchmark
 
-from conftest import REPO
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def load_quality():
-    spec = importlib.util.spec_from_file_location("quality_benchmark", REPO / "benchmarks" / "quality.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_format_markdown_table():
-    quality = load_quality()
+    quality = load_benchmark("quality")
     full = {m: (0.5, 0.25) for m in quality.METRICS}
     full["seconds"] = (12.34, 0.5)
     full["k"] = (7.0, 0.0)
@@ -51,7 +42,7 @@ def test_format_markdown_table():
 
 
 def test_summarize_mean_and_std():
-    quality = load_quality()
+    quality = load_benchmark("quality")
     runs = [dict.fromkeys(quality.METRICS, 1.0), dict.fromkeys(quality.METRICS, 3.0)]
     summary = quality.summarize(runs)
     assert summary["NMI"] == (2.0, 1.0)
@@ -59,13 +50,13 @@ def test_summarize_mean_and_std():
 
 
 def test_available_encoders_skips_unknown():
-    quality = load_quality()
+    quality = load_benchmark("quality")
     assert quality.available_encoders(["gcn", "no-such-encoder"]) == ["gcn"]
 
 
 @pytest.mark.slow
 def test_quick_run_writes_table_and_chart(planetoid_root, tmp_path):
-    quality = load_quality()
+    quality = load_benchmark("quality")
     out = tmp_path / "results"
     assert quality.main(["--quick", "--datasets", "cora", "--root", str(planetoid_root), "--out", str(out),
                          "--no-progress"]) == 0
@@ -77,7 +68,7 @@ def test_quick_run_writes_table_and_chart(planetoid_root, tmp_path):
 
 
 def test_missing_data_exits_with_status_1(tmp_path, capsys):
-    quality = load_quality()
+    quality = load_benchmark("quality")
     code = quality.main(["--quick", "--datasets", "cora", "--root", str(tmp_path), "--out", str(tmp_path / "o"),
                          "--no-progress"])
     assert code == 1

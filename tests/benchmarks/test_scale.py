@@ -1,26 +1,17 @@
 """benchmarks/scale.py runs end to end on a tiny graph."""
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
-from conftest import REPO
+from conftest import load_benchmark
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Sparse:UserWarning"), pytest.mark.usefixtures("one_torch_thread")]
-
-
-def load_benchmark(name: str):
-    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", REPO / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_scale_table_compares_every_method_on_one_graph(tmp_path, monkeypatch, capsys):
     scale = load_benchmark("scale")
     monkeypatch.setitem(scale.SIZES, "tiny", (600, 4, 12.0, 16))
     assert scale.main(["--sizes", "tiny", "--epochs", "5", "--batch-size", "200", "--feature-noise", "1.0",
-                       "--mixing", "0.3", "--quiet", "--plot", "--in-process", "--out", str(tmp_path)]) == 0
+                       "--mixing", "0.3", "--quiet", "--plot", "--in-process", "--out", str(tmp_path), "--name", "scale"]) == 0
     table = (tmp_path / "scale.md").read_text()
     assert "spectral clustering" in table and "the start alone" in table and "NeuNcut full batch (mlp" in table
     assert "NeuNcut mini-batch (gcn, defaults, batches of 200)" in table
