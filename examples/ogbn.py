@@ -40,7 +40,6 @@ import warnings
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,6 +10,8 @@ Data flows one way: graph -> start -> encoder -> soft memberships S -> loss stat
   the graph itself; merge-split refinement, the core schedule; the count of communities)
 - :mod:`neuncut_pyg.fitting`: the training loops, one strategy per mode, the restart loop
 - :mod:`neuncut_pyg.sampling`: a mini-batch's unbiased share of the full graph's statistics
+- :mod:`neuncut_pyg.partition`: graphs cut into partitions for training one partition per rank
+  on PyG's distributed engine (needs pyg-lib)
 - :mod:`neuncut_pyg.gamma`: the label-free orthogonality weight ``auto_gamma``
 - :mod:`neuncut_pyg.propagation`: feature smoothing over the graph
 - :mod:`neuncut_pyg.metrics`: partition and label scores

@@ -146,15 +146,29 @@ def all_reduce_sum(tensor: Tensor, group: Optional[Any] = None) -> Tensor:
     return _AllReduceSum.apply(tensor, group)
 
 
-def all_gather_rows(tensor: Tensor, group: Optional[Any] = None) -> Tensor:
-    """Every rank's ``tensor`` (equal shapes on all ranks), concatenated along the first
-    dimension in rank order; no gradient. ``tensor`` itself outside a process group."""
+def all_gather_rows(tensor: Tensor, group: Optional[Any] = None, *, sizes: Optional[List[int]] = None) -> Tensor:
+    """Every rank's ``tensor``, concatenated along the first dimension in rank order; no
+    gradient. ``tensor`` itself outside a process group.
+
+    The ranks' tensors have equal shapes, or, with ``sizes`` (every rank's row count, the same
+    list on every rank), equal shapes but for their first dimension: each rank then sends its
+    rows padded to the longest, and the padding is dropped on arrival.
+    """
     world = get_world_size(group)
     if world == 1:
         return tensor
-    parts = [torch.empty_like(tensor) for _ in range(world)]
-    dist.all_gather(parts, tensor.contiguous(), group=group)
-    return torch.cat(parts)
+    if sizes is None:
+        parts = [torch.empty_like(tensor) for _ in range(world)]
+        dist.all_gather(parts, tensor.contiguous(), group=group)
+        return torch.cat(parts)
+    if len(sizes) != world or tensor.size(0) != sizes[get_rank(group)]:
+        raise ValueError(f"sizes must give the row count of each of the {world} ranks, this rank's "
+                         f"({tensor.size(0)}) at position {get_rank(group)}; got {list(sizes)}")
+    padded = tensor.new_zeros((max(sizes), *tensor.shape[1:]))
+    padded[: tensor.size(0)] = tensor
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded, group=group)
+    return torch.cat([part[:size] for part, size in zip(parts, sizes)])
 
 
 def _pack(stats: NcutStatistics) -> Tensor:

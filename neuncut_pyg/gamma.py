@@ -43,7 +43,7 @@ from torch import Tensor
 from neuncut_pyg._validation import check_int
 from neuncut_pyg.adjacency import Adj, as_coo
 
-__all__ = ["auto_gamma", "chance_ncut", "collapse_loss"]
+__all__ = ["auto_gamma", "gamma_for_share", "off_diagonal_share", "chance_ncut", "collapse_loss"]
 
 
 def _check_k(num_clusters: int) -> int:
@@ -73,6 +73,14 @@ def collapse_loss(num_clusters: int, gamma: float) -> float:
     return 0.5 * gamma * math.sqrt(k - 1) / k
 
 
+def gamma_for_share(num_clusters: int, off_diagonal_share: float) -> float:
+    r""":math:`\gamma_{\mathrm{auto}} = 2k\sqrt{k-1}\,\rho` from :math:`\rho` itself
+    (:func:`off_diagonal_share`), for a graph no process holds whole: a partitioned graph
+    stores :math:`\rho` at partition time."""
+    k = _check_k(num_clusters)
+    return 2.0 * k / math.sqrt(k - 1) * ((k - 1) * off_diagonal_share)
+
+
 def auto_gamma(num_clusters: int, edge_index: Adj, edge_weight: Optional[Tensor] = None, *, num_nodes: int) -> float:
     r"""The label-free orthogonality weight :math:`\gamma_{\mathrm{auto}} = 2k\sqrt{k-1}\,\rho`:
     the one at which collapsing into a single cluster costs exactly the expected normalized cut
@@ -89,4 +97,4 @@ def auto_gamma(num_clusters: int, edge_index: Adj, edge_weight: Optional[Tensor]
         34.29...
     """
     k = _check_k(num_clusters)
-    return 2.0 * k / math.sqrt(k - 1) * chance_ncut(k, edge_index, edge_weight, num_nodes=num_nodes)
+    return gamma_for_share(k, off_diagonal_share(edge_index, edge_weight, num_nodes=num_nodes))

@@ -198,13 +198,22 @@ class MembershipCache:
     Args:
         adj (SparseTensor): The full graph's affinity :math:`\mathbf{W}` (symmetric).
         deg (torch.Tensor): Full-graph degrees ``[N]``.
+        rows (torch.Tensor, optional): When ``adj`` and ``deg`` hold the rows of some nodes
+            only (a graph partition's: ``adj`` is ``[n, N]``, its columns every node of the
+            graph), the row of each node id ``[N]`` (``-1`` for nodes without one); seeds are
+            then among those nodes. (default: ``None``: row ``i`` is node ``i``)
     """
 
-    def __init__(self, adj: SparseTensor, deg: Tensor) -> None:
+    def __init__(self, adj: SparseTensor, deg: Tensor, *, rows: Optional[Tensor] = None) -> None:
+        self.adj = adj
         self.rowptr, self.col, self.weight = adj.csr()
         self.num_nodes = adj.size(1)
         self.deg = deg
+        self.rows = rows
         self.values: Optional[Tensor] = None
+
+    def _rows(self, seeds: Tensor) -> Tensor:
+        return seeds if self.rows is None else self.rows[seeds]
 
     def reset(self, memberships: Tensor) -> None:
         """Sets every node's cached memberships ``[N, k]``."""
@@ -213,21 +222,22 @@ class MembershipCache:
     def neighbour_sum(self, seeds: Tensor) -> Tensor:
         r""":math:`\mathbf{W}_{\mathrm{seeds},:}\bar{\mathbf{S}}` ``[B, k]``: the seeds' rows of
         :math:`\mathbf{W}` gathered into a torch CSR matrix, times the cache."""
-        counts = self.rowptr[seeds + 1] - self.rowptr[seeds]
-        crow = torch.zeros(seeds.numel() + 1, dtype=torch.long, device=seeds.device)
+        rows = self._rows(seeds)
+        counts = self.rowptr[rows + 1] - self.rowptr[rows]
+        crow = torch.zeros(rows.numel() + 1, dtype=torch.long, device=rows.device)
         torch.cumsum(counts, 0, out=crow[1:])
         total = int(crow[-1])
-        edges = torch.arange(total, device=seeds.device) + torch.repeat_interleave(
-            self.rowptr[seeds] - crow[:-1], counts, output_size=total)
+        edges = torch.arange(total, device=rows.device) + torch.repeat_interleave(
+            self.rowptr[rows] - crow[:-1], counts, output_size=total)
         weight = torch.ones(total, dtype=self.values.dtype) if self.weight is None \
             else self.weight[edges].to(self.values.dtype)
-        return csr_matrix(crow, self.col[edges], weight, (seeds.numel(), self.num_nodes)) @ self.values
+        return csr_matrix(crow, self.col[edges], weight, (rows.numel(), self.num_nodes)) @ self.values
 
     def statistics(self, s: Tensor, seeds: Tensor, scale: float = 1.0) -> NcutStatistics:
         """The seeds' terms (times ``scale``, e.g. ``N / B`` for an unbiased estimate), then
         the seeds' memberships ``s`` are cached."""
         if self.values is None:
             raise RuntimeError("MembershipCache: call reset(memberships) before reading it")
-        stats = cached_seed_statistics(s, self.deg[seeds], self.neighbour_sum(seeds))
+        stats = cached_seed_statistics(s, self.deg[self._rows(seeds)], self.neighbour_sum(seeds))
         self.values[seeds] = s.detach().to(self.values.dtype)
         return stats.scale(scale) if scale != 1.0 else stats

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -99,6 +101,33 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def free_port() -> int:
+    """A TCP port free on localhost now, for a test's own process group or RPC."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_ranks(worker, args: tuple, out: Path, world: int, deadline_s: float) -> list:
+    """Spawns ``world`` processes running ``worker(rank, *args)``, which each save their results
+    to ``out/rank<r>.pt``, and returns those; fails the test if they do not finish within
+    ``deadline_s`` (a collective or RPC hung), killing only the processes it started."""
+    import torch.multiprocessing as mp
+
+    context = mp.start_processes(worker, args=args, nprocs=world, join=False, start_method="spawn")
+    deadline = time.monotonic() + deadline_s
+    try:
+        while not context.join(timeout=5):
+            if time.monotonic() > deadline:
+                pytest.fail(f"the {world} ranks did not finish within {deadline_s} s (a collective or RPC hung?)")
+    finally:
+        for process in context.processes:
+            if process.is_alive():
+                process.kill()
+                process.join(5)
+    return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(world)]
 
 
 def load_script(folder: str, name: str):

@@ -7,13 +7,12 @@ killed and the test fails instead of hanging.
 from __future__ import annotations
 
 import os
-import socket
-import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import free_port, run_ranks
 
 from neuncut_pyg.distributed import (
     average_statistics,
@@ -112,30 +111,10 @@ def _worker(rank: int, port: int, out: str) -> None:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
-    import torch.multiprocessing as mp
-
     out = tmp_path_factory.mktemp("ddp")
-    context = mp.start_processes(_worker, args=(_free_port(), str(out)), nprocs=WORLD, join=False,
-                                 start_method="spawn")
-    deadline = time.monotonic() + DEADLINE_S
-    try:
-        while not context.join(timeout=5):
-            if time.monotonic() > deadline:
-                pytest.fail(f"the {WORLD} ranks did not finish within {DEADLINE_S} s (a collective hung?)")
-    finally:
-        for process in context.processes:  # only the workers this fixture started
-            if process.is_alive():
-                process.kill()
-                process.join(5)
-    return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
+    return run_ranks(_worker, (free_port(), str(out)), out, WORLD, DEADLINE_S)
 
 
 def test_one_step_equals_one_process_over_the_union_batch(two_ranks):

@@ -1,6 +1,7 @@
 r"""How ``NeuNcut.fit`` trains: the training loops (:mod:`~neuncut_pyg.fitting.loops`), one
 fitting strategy per mode (:mod:`~neuncut_pyg.fitting.strategies`: full batch, mini-batch,
-data-parallel) and the restart loop over them (:mod:`~neuncut_pyg.fitting.restarts`)."""
+data-parallel; :mod:`~neuncut_pyg.fitting.partitioned`: one rank per graph partition) and the
+restart loop over them (:mod:`~neuncut_pyg.fitting.restarts`)."""
 from neuncut_pyg.fitting.loops import TrainHistory, train_full_batch, train_mini_batch, train_to_partition
 from neuncut_pyg.fitting.restarts import FittedRuns, KeptPartition, StartTarget, fit_runs, never_worse_than_start
 from neuncut_pyg.fitting.strategies import (

@@ -16,12 +16,11 @@ from torch_sparse import SparseTensor
 
 from neuncut_pyg.fitting.loops import TrainHistory, train_to_partition
 from neuncut_pyg.fitting.strategies import FittingStrategy
-from neuncut_pyg.loss import relaxed_ncut_loss
 from neuncut_pyg.metrics import normalized_cut
 from neuncut_pyg.start import partition_core
 
-__all__ = ["StartTarget", "FittedRuns", "fit_runs", "KeptPartition", "never_worse_than_start", "DISTILL_STEPS", "DISTILL_CORE_STEPS", "DISTILL_LR",
-           "DISTILL_WEIGHT_DECAY"]
+__all__ = ["StartTarget", "FittedRuns", "fit_runs", "KeptPartition", "never_worse_than_start", "DISTILL_STEPS",
+           "DISTILL_CORE_STEPS", "DISTILL_LR", "DISTILL_WEIGHT_DECAY"]
 
 # Cross-entropy steps that fit the network to the start: all nodes, or a core (docs/defaults.md).
 DISTILL_STEPS = 30
@@ -49,10 +48,11 @@ class FittedRuns(NamedTuple):
     objectives: List[float]
 
 
-def fit_runs(model: torch.nn.Module, strategy: FittingStrategy, adj: SparseTensor, *, n_init: int, gamma: float,
+def fit_runs(model: torch.nn.Module, strategy: FittingStrategy, *, n_init: int, gamma: float,
              warm_start: bool = False, start: Optional[StartTarget] = None) -> FittedRuns:
     r"""Trains ``n_init`` runs of ``model`` with ``strategy`` and leaves the model holding the
-    one whose memberships have the lowest relaxed Ncut on the full graph (evaluation mode).
+    one whose memberships have the lowest relaxed Ncut on the full graph
+    (:meth:`~neuncut_pyg.fitting.strategies.FittingStrategy.objective`; evaluation mode).
 
     Each run re-initializes the parameters (unless ``warm_start``), fits the network to the
     core of the ``start`` partition that its fraction says (if a start is given), then trains
@@ -75,7 +75,7 @@ def fit_runs(model: torch.nn.Module, strategy: FittingStrategy, adj: SparseTenso
         model.eval()
         with torch.no_grad():
             memberships = strategy.memberships()
-            objectives.append(strategy.agree(float(relaxed_ncut_loss(memberships, adj, gamma=gamma).loss)))
+            objectives.append(strategy.agree(strategy.objective(memberships, gamma)))
         if objectives[-1] == min(objectives):
             kept = FittedRuns(history, memberships.argmax(dim=-1), objectives)
             if n_init > 1:
@@ -92,8 +92,9 @@ class KeptPartition(NamedTuple):
     labels: Tensor
     #: ``"trained"`` (the network's partition) or ``"start"`` (the start's).
     kept: str
-    #: Discrete :math:`k`-way Ncut of ``labels`` (empty clusters counting 1).
-    ncut: float
+    #: Discrete :math:`k`-way Ncut of ``labels`` (empty clusters counting 1; ``None`` when no
+    #: process holds the whole graph).
+    ncut: Optional[float]
     #: The start's (``None`` without a start).
     start_ncut: Optional[float]
 

@@ -26,7 +26,7 @@ from torch_sparse import SparseTensor
 
 from neuncut_pyg import distributed as dist
 from neuncut_pyg.fitting.loops import TrainHistory, train_full_batch, train_mini_batch
-from neuncut_pyg.loss import NcutStatistics
+from neuncut_pyg.loss import NcutStatistics, relaxed_ncut_loss
 from neuncut_pyg.sampling import MembershipCache
 
 __all__ = ["TrainSettings", "FittingStrategy", "FullBatch", "MiniBatch", "DataParallel", "SeedBatches", "seeds_of"]
@@ -59,6 +59,11 @@ class FittingStrategy:
     def distill_batches(self, target: Tensor) -> Iterator[Tuple[Tensor, Tensor]]:
         """Endless ``(s, target)`` pairs for :func:`~neuncut_pyg.fitting.loops.train_to_partition`,
         ``s`` with gradients; nodes with ``target < 0`` are left out by the loss."""
+        raise NotImplementedError
+
+    def objective(self, memberships: Tensor, gamma: float) -> float:
+        """The relaxed Ncut loss of every node's ``memberships`` ``[N, k]`` on the full graph:
+        what the restart loop compares runs by."""
         raise NotImplementedError
 
     def agree(self, value: float) -> float:
@@ -103,6 +108,9 @@ class FullBatch(FittingStrategy):
 
     def memberships(self) -> Tensor:
         return self._memberships(None)
+
+    def objective(self, memberships: Tensor, gamma: float) -> float:
+        return float(relaxed_ncut_loss(memberships, self.adj, gamma=gamma).loss)
 
     def distill_batches(self, target: Tensor) -> Iterator[Tuple[Tensor, Tensor]]:
         if self.rowwise and target.numel() > DISTILL_SAMPLE:
@@ -187,6 +195,9 @@ class MiniBatch(FittingStrategy):
 
     def memberships(self) -> Tensor:
         return self._memberships()
+
+    def objective(self, memberships: Tensor, gamma: float) -> float:
+        return float(relaxed_ncut_loss(memberships, self.cache.adj, gamma=gamma).loss)
 
     def distill_batches(self, target: Tensor) -> Iterator[Tuple[Tensor, Tensor]]:
         if self.rowwise:

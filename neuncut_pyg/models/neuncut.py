@@ -3,8 +3,7 @@ estimator with scikit-learn's habits (``fit`` returns the model, ``predict`` giv
 fitted attributes end in an underscore)."""
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Iterator, List, Optional, Union
+from typing import Any, List, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -12,9 +11,9 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.loader import NeighborLoader
 from torch_geometric.nn.resolver import activation_resolver
+from torch_sparse import SparseTensor
 
 from neuncut_pyg._validation import (
-    check_choice,
     check_int,
     check_num_neighbors,
     check_optional_int,
@@ -27,6 +26,7 @@ from neuncut_pyg.fitting import (
     DataParallel,
     FittingStrategy,
     FullBatch,
+    KeptPartition,
     MiniBatch,
     SeedBatches,
     StartTarget,
@@ -42,7 +42,19 @@ from neuncut_pyg.models.featureless import (
     FEATURELESS_DIM_PER_CLUSTER,
     FeaturelessInput,
 )
+from neuncut_pyg.models.fit_support import (
+    FULL_BATCH_DEFAULTS,
+    INIT_MODES,
+    MINI_BATCH_DEFAULTS,
+    OnRows,
+    OnSeeds,
+    evaluation,
+    resolve_init,
+    run_settings,
+    seeded,
+)
 from neuncut_pyg.models.graph import Graph, check_features, read_graph
+from neuncut_pyg.models.partitioned import PartitionedMixin
 from neuncut_pyg.sampling import MembershipCache
 from neuncut_pyg.start import CORE_SHRINK, core_fractions, spectral_start
 from neuncut_pyg.start.graph import (
@@ -56,18 +68,11 @@ from neuncut_pyg.start.graph import (
 
 __all__ = ["NeuNcut", "INIT_MODES", "FULL_BATCH_DEFAULTS", "MINI_BATCH_DEFAULTS"]
 
-#: Starts of ``fit(init=...)``; ``"auto"`` resolves to one of the others.
-INIT_MODES = ("auto", "random", "spectral", "graph")
-#: ``fit``'s settings when not given, per mode: full batch (``batch_size=None``: every step sees
-#: the whole graph) and mini-batches (one step per batch; an epoch visits every node once).
-#: ``docs/defaults.md`` gives the measurements behind each.
-FULL_BATCH_DEFAULTS = {"epochs": 300, "lr": 1e-3, "n_init": 3}
-MINI_BATCH_DEFAULTS = {"epochs": 3, "lr": 1e-2, "n_init": 1}
 # Neighbours sampled per node and message-passing layer when fit() gets no num_neighbors.
 _DEFAULT_FANOUT = 10
 
 
-class NeuNcut(torch.nn.Module):
+class NeuNcut(PartitionedMixin, torch.nn.Module):
     r"""Neural Normalized Cut (NeuNcut) for node clustering, from the `"Neural Normalized Cut:
     A Differential and Generalizable Approach for Spectral Clustering"
     <https://arxiv.org/abs/2503.09260>`_ paper (He et al., Pattern Recognition 2025).
@@ -338,28 +343,23 @@ class NeuNcut(torch.nn.Module):
                            featureless=warm_start and self.featureless_input_ is not None)
         seed = check_optional_int(seed, "seed", minimum=0)
         batch_size = check_optional_int(batch_size, "batch_size")
-        defaults = FULL_BATCH_DEFAULTS if batch_size is None else MINI_BATCH_DEFAULTS
-        epochs, lr = defaults["epochs"] if epochs is None else epochs, defaults["lr"] if lr is None else lr
-        n_init = check_int(defaults["n_init"] if n_init is None else n_init, "n_init")
-        if warm_start and n_init > 1:
-            raise ValueError("warm_start=True continues one run: it needs n_init=1")
+        epochs, lr, n_init = run_settings(FULL_BATCH_DEFAULTS if batch_size is None else MINI_BATCH_DEFAULTS,
+                                           epochs, lr, n_init, warm_start)
         if warm_start and self.num_clusters_ is None:
             raise ValueError("warm_start=True continues a fitted model: fit it once first")
         num_neighbors = self._num_neighbors(num_neighbors, batch_size)
         if distributed:
             DataParallel.check(batch_size)
-        init = _resolve_init(init, warm_start=warm_start)
+        init = resolve_init(init, warm_start=warm_start)
         device = graph.device
-        with _seeded(seed, device):
+        with seeded(seed, device):
             start_seed = 0
             if init != "random" or (self.num_clusters == "auto" and not warm_start):
                 start_seed = int(torch.randint(0, 2**31 - 1, ()))  # the same on every rank
                 if distributed:
                     start_seed = dist.broadcast_object(start_seed)
             embedding = self._choose_num_clusters(graph, start_seed) if not warm_start else None
-            if self.num_clusters_ > graph.num_nodes:
-                raise ValueError(f"num_clusters={self.num_clusters_} clusters cannot be formed from a graph of "
-                                 f"{graph.num_nodes} nodes: need num_clusters <= num_nodes")
+            self._check_num_nodes(graph.num_nodes)
             featureless = graph.x is None
             if featureless:
                 graph.x = self._featureless_features(graph, fit=not warm_start)
@@ -375,13 +375,30 @@ class NeuNcut(torch.nn.Module):
                                                   start_steps=getattr(start, "steps", None))
             del start_features
             strategy = self._strategy(graph, features, settings, batch_size, num_neighbors, distributed, seed)
-            target = None if start is None else StartTarget(
-                torch.from_numpy(start.labels).to(device), start.margins,
-                core_fractions(n_init, shrink=CORE_SHRINK if self.encoder.fits_start_cores else 1.0))
-            runs = fit_runs(self, strategy, graph.adjacency, n_init=n_init, gamma=self.gamma_,
-                            warm_start=warm_start, start=target)
-            kept = never_worse_than_start(self, strategy, graph.adjacency, runs.labels, target, self.num_clusters_)
-        self.init_, self.init_clustering_ = init, start
+            self._fit_runs(strategy, start, n_init=n_init, warm_start=warm_start, device=device,
+                           adjacency=graph.adjacency)
+        self.init_ = init
+        return self
+
+    def _check_num_nodes(self, num_nodes: int) -> None:
+        if self.num_clusters_ > num_nodes:
+            raise ValueError(f"num_clusters={self.num_clusters_} clusters cannot be formed from a graph of "
+                             f"{num_nodes} nodes: need num_clusters <= num_nodes")
+
+    def _fit_runs(self, strategy: FittingStrategy, start: Any, *, n_init: int, warm_start: bool,
+                  device: torch.device, adjacency: Optional[SparseTensor] = None) -> None:
+        """The ``n_init`` runs of a fit from ``start`` (``None``: at random), the choice between
+        the kept run and the start when the whole ``adjacency`` is at hand, then the fitted
+        attributes."""
+        target = None if start is None else StartTarget(
+            torch.from_numpy(start.labels).to(device), start.margins,
+            core_fractions(n_init, shrink=CORE_SHRINK if self.encoder.fits_start_cores else 1.0))
+        runs = fit_runs(self, strategy, n_init=n_init, gamma=self.gamma_, warm_start=warm_start, start=target)
+        if adjacency is not None:
+            kept = never_worse_than_start(self, strategy, adjacency, runs.labels, target, self.num_clusters_)
+        else:  # a partitioned graph: no rank holds the whole graph to score the partitions on
+            kept = KeptPartition(runs.labels, "trained", None, None)
+        self.init_, self.init_clustering_ = "random" if start is None else "spectral", start
         self.loss_history_, self.labels_ = runs.history, kept.labels
         self.ncut_, self.start_ncut_, self.kept_ = kept.ncut, kept.start_ncut, kept.kept
         self.objective_, self.init_objectives_ = min(runs.objectives), runs.objectives
@@ -436,11 +453,11 @@ class NeuNcut(torch.nn.Module):
         per_step = DataParallel.seeds_per_rank(batch_size, n) if distributed else min(batch_size, n)
         shared = dist.shared_seed(seed) if distributed else None
         if rowwise:
-            on_seeds = _OnRows(self, features)
+            on_seeds = OnRows(self, features)
             batches = SeedBatches(n, per_step, world_size=dist.get_world_size(), rank=dist.get_rank(), seed=shared)
             source = features
         else:
-            on_seeds = _OnSeeds(self)
+            on_seeds = OnSeeds(self)
             source = self.encoder.sampling_data(features, graph)
             batches = dist.ShardedNeighborLoader(source, num_neighbors=num_neighbors, batch_size=per_step,
                                                  seed=shared) if distributed else \
@@ -476,7 +493,7 @@ class NeuNcut(torch.nn.Module):
         batch_size = check_optional_int(batch_size, "batch_size")
         if self.featureless_input_ is not None:
             graph.x = self._featureless_features(graph, fit=False)
-        with _evaluation(self):
+        with evaluation(self):
             features = self.encoder.node_features(graph)
             if batch_size is None:
                 return self._logits(self.encoder.full_input(features, graph)).softmax(dim=-1)
@@ -544,58 +561,3 @@ class NeuNcut(torch.nn.Module):
             shape += f", propagation_steps={self.propagation_steps!r}"
         return (f"{self.__class__.__name__}({self.in_channels}, num_clusters={self.num_clusters}, "
                 f"encoder={encoder}{shape}, gamma={self.gamma})")
-
-
-class _OnSeeds(torch.nn.Module):
-    """``model`` as a mini-batch loop calls it: a ``NeighborLoader`` batch -> ``S`` of its seeds."""
-
-    def __init__(self, model: NeuNcut) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, batch: Data) -> Tensor:
-        return self.model._logits(self.model.encoder.batch_input(batch))[: batch.batch_size].softmax(dim=-1)
-
-
-class _OnRows(torch.nn.Module):
-    """``model`` for an encoder that maps rows independently: seed ids -> ``S`` of those rows."""
-
-    def __init__(self, model: NeuNcut, features: Tensor) -> None:
-        super().__init__()
-        self.model = model
-        self.features = features
-
-    def forward(self, seeds: Tensor) -> Tensor:
-        return self.model._logits(EncoderInput(self.features[seeds])).softmax(dim=-1)
-
-
-def _resolve_init(init: str, *, warm_start: bool) -> str:
-    """``"random"`` or ``"spectral"``: the start ``fit(init=init)`` uses."""
-    check_choice(init, "init", INIT_MODES)
-    if init == "auto":
-        return "random" if warm_start else "spectral"
-    if init in ("spectral", "graph") and warm_start:
-        raise ValueError(f"init={init!r} re-initializes the network, warm_start=True continues it: "
-                         "choose one (init='random' with warm_start=True)")
-    return init
-
-
-@contextlib.contextmanager
-def _seeded(seed: Optional[int], device: torch.device) -> Iterator[None]:
-    """Seeds torch's RNG inside the block (when ``seed`` is given) and restores it after."""
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices, enabled=seed is not None):
-        if seed is not None:
-            torch.manual_seed(seed)
-        yield
-
-
-@contextlib.contextmanager
-def _evaluation(model: torch.nn.Module) -> Iterator[None]:
-    """Evaluation mode inside the block, the previous mode after."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)

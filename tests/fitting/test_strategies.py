@@ -99,9 +99,9 @@ def test_mini_batch_defaults_bound_the_steps(monkeypatch):
 
     data = planted_partition_graph(20_000, 10, 10.0, mixing=0.3, num_features=16, feature_noise=1.0, seed=0)
     steps = []
-    statistics = strategies.MiniBatch._statistics
+    counted = strategies.MiniBatch._statistics
     monkeypatch.setattr(strategies.MiniBatch, "_statistics", lambda self, s, batch: steps.append(1) or
-                        statistics(self, s, batch))
+                        counted(self, s, batch))
     model = NeuNcut(16, 10, encoder="mlp", hidden_channels=32).fit(data, batch_size=4096, seed=0, progress=False)
     assert len(model.init_objectives_) == MINI_BATCH_DEFAULTS["n_init"]
     assert len(model.loss_history_) == MINI_BATCH_DEFAULTS["epochs"]

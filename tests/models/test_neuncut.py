@@ -269,7 +269,7 @@ def test_fit_rejects_bad_init(six_communities, kwargs, match):
 
 
 def test_resolve_init():
-    from neuncut_pyg.models.neuncut import _resolve_init
+    from neuncut_pyg.models.fit_support import resolve_init as _resolve_init
 
     assert _resolve_init("auto", warm_start=False) == "spectral"
     assert _resolve_init("auto", warm_start=True) == _resolve_init("random", warm_start=True) == "random"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from neuncut_pyg.generators import planted_partition_graph
 from neuncut_pyg.metrics import nmi, normalized_cut
