@@ -3,12 +3,19 @@ r"""The ``neuncut`` command line: train NeuNcut on a graph, assign nodes, evalua
 .. code-block:: bash
 
     neuncut fit --dataset cora --out run/                       # k = number of classes
-    neuncut fit --edges graph.csv --k 8 --out run/ --plot       # featureless graph
-    neuncut assign --model run/ --edges bigger_graph.csv --out new.csv
+    neuncut fit --edges graph.csv --features x.csv --k 8 --out run/
+    neuncut fit --edges graph.csv --nodes nodes.txt --k 8 --out run/ --plot   # featureless graph
+    neuncut assign --model run/ --edges bigger_graph.csv --features bigger_x.csv --out new.csv
     neuncut evaluate --assignments run/assignments.csv --edges graph.csv [--labels y.csv]
 
 ``fit`` writes the checkpoint (:mod:`neuncut_pyg.checkpoint`) and ``assignments.csv``
 (``node_id,cluster,confidence``, the confidence being the largest membership) into ``--out``.
+The user documentation (file formats, nodes without edges, errors, defaults) is ``docs/cli.md``.
+
+**Nodes without edges.** An edge list cannot name them; the features file (or, for a graph
+without features, a node list given with ``--nodes FILE``) can. Its ids that the edge list lacks
+become isolated nodes of the graph (:func:`neuncut_pyg.io.read_graph`), assigned by their
+features like any other node.
 
 **Graphs without features.** A GNN needs node features; for an edge list given without
 ``--features``, each node id is hashed to a seed of a standard normal vector
@@ -21,9 +28,10 @@ stored in the checkpoint. The features of a node depend on its neighbourhood, so
 meant for graphs that share most nodes with the training graph (the training graph grown or
 edited); for a disjoint graph, train with real ``--features``.
 
-Bad input (a missing or malformed file, an unknown node id, ``k`` larger than the graph, a
-checkpoint of another format version, a dataset that is not on disk) ends with one line
-``neuncut: error: ...`` on stderr and exit status 2; a failure to write the output, status 1.
+The output (``--out``) is created and checked writable before any input is read. Bad input (a
+missing or malformed file, an unknown node id, ``k`` larger than the graph, a checkpoint of
+another format version, a dataset that is not on disk) ends with one line ``neuncut: error:
+...`` on stderr and exit status 2; a failure to write the output, status 1.
 """
 from __future__ import annotations
 
@@ -47,9 +55,9 @@ from neuncut_pyg.io import (
     InputError,
     atomic_path,
     atomic_write_csv,
+    output_directory,
     read_assignments,
-    read_edge_list,
-    read_features,
+    read_graph,
     read_labels,
 )
 from neuncut_pyg.metrics import evaluate_clustering
@@ -131,33 +139,68 @@ def _numbered_ids(num_nodes: int) -> List[str]:
     return [str(i) for i in range(num_nodes)]
 
 
+def _synthetic_size(nodes: Optional[str]) -> int:
+    """``--nodes`` with ``--dataset synthetic``: the number of nodes (default 1000)."""
+    if nodes is None:
+        return 1000
+    try:
+        return _positive_int(nodes)
+    except argparse.ArgumentTypeError:
+        raise CommandError(f"--nodes with --dataset synthetic is the number of nodes: expected a positive "
+                           f"integer, got {nodes!r}") from None
+
+
 def _load_named(args: argparse.Namespace) -> Data:
     """The graph of ``--dataset`` (a benchmark on disk, or ``synthetic``)."""
     name = args.dataset.lower()
     if name == "synthetic":
         return planted_partition_graph(
-            args.nodes, args.communities, args.avg_degree, mixing=args.mixing, seed=args.seed,
+            _synthetic_size(args.nodes), args.communities, args.avg_degree, mixing=args.mixing, seed=args.seed,
             num_features=args.synthetic_features,
         )
+    if args.nodes is not None:
+        raise CommandError("--nodes goes with --edges (a node list file) or --dataset synthetic (a number of nodes)")
     return load_dataset(name, args.root)
 
 
+def _check_node_sources(args: argparse.Namespace) -> None:
+    if args.features is not None and args.nodes is not None:
+        raise CommandError("--nodes lists the nodes of a graph without --features; a features file names its "
+                           "nodes itself (its ids that the edge list lacks become nodes without edges)")
+
+
 def _graph_from_edges(
-    edges: str, features: Optional[str], featurizer: Optional[Dict[str, Any]]
-) -> Tuple[Data, List[str], Dict[str, Any]]:
-    """``(data, node_ids, featurizer)`` of an edge-list file (with features from a file or made)."""
-    edge_index, edge_weight, node_ids = read_edge_list(edges)
-    if features is not None:
-        x = read_features(features, node_ids)
+    args: argparse.Namespace, featurizer: Optional[Dict[str, Any]]
+) -> Tuple[Data, List[str], Dict[str, Any], int]:
+    """``(data, node_ids, featurizer, num_isolated)`` of ``--edges`` with ``--features`` or
+    ``--nodes`` (features from the file, or made from the node ids)."""
+    graph = read_graph(args.edges, features=args.features, nodes=args.nodes, progress=not args.quiet)
+    if graph.x is not None:
+        x = graph.x
         featurizer = {"kind": "file"}
     else:
         featurizer = dict(featurizer or DEFAULT_ID_FEATURES)
-        x = node_id_features(node_ids, edge_index, edge_weight, dim=featurizer["dim"],
+        x = node_id_features(graph.node_ids, graph.edge_index, graph.edge_weight, dim=featurizer["dim"],
                              steps=featurizer["steps"], seed=featurizer["seed"])
-    data = Data(x=x, edge_index=edge_index, num_nodes=len(node_ids))
-    if edge_weight is not None:
-        data.edge_weight = edge_weight
-    return data, node_ids, featurizer
+    data = Data(x=x, edge_index=graph.edge_index, num_nodes=len(graph.node_ids))
+    if graph.edge_weight is not None:
+        data.edge_weight = graph.edge_weight
+    return data, graph.node_ids, featurizer, graph.num_isolated
+
+
+def _num_isolated(edge_index: Tensor, num_nodes: int) -> int:
+    """How many of ``num_nodes`` nodes no edge touches."""
+    touched = torch.zeros(num_nodes, dtype=torch.bool)
+    touched[edge_index.reshape(-1)] = True
+    return int(num_nodes - touched.sum())
+
+
+def _check_plotting() -> None:
+    """Fails before any work when ``--plot`` cannot draw."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as err:
+        raise CommandError("--plot needs matplotlib: pip install 'neuncut-pyg[plot]'") from err
 
 
 def _check_k(k: int, num_nodes: int) -> None:
@@ -182,6 +225,14 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CommandError(f"--out {out} exists and is not a directory")
+    _check_node_sources(args)
+    if args.plot:
+        _check_plotting()
+    with output_directory(out):  # created and proven writable before any input is read
+        return _fit(args, out)
+
+
+def _fit(args: argparse.Namespace, out: Path) -> int:
     labels: Optional[Tensor] = None
     if args.dataset is not None:
         if args.features is not None:
@@ -199,10 +250,11 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         k = args.k if args.k is not None else (int(labels.max()) + 1 if labels is not None else None)
         if k is None:
             raise CommandError(f"dataset {args.dataset} has no labels: give the number of clusters with --k")
+        num_isolated = _num_isolated(data.edge_index, data.num_nodes)
     else:
         if args.k is None:
             raise CommandError("--k (the number of clusters) is required with --edges")
-        data, node_ids, featurizer = _graph_from_edges(args.edges, args.features, None)
+        data, node_ids, featurizer, num_isolated = _graph_from_edges(args, None)
         k = args.k
     _check_k(k, len(node_ids))
 
@@ -217,25 +269,35 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     model.fit(data, epochs=args.epochs, lr=args.lr, seed=args.seed, progress=not args.quiet, **fit_options)
     proba = model.predict_proba(data, batch_size=args.batch_size)
 
+    source: Dict[str, Any] = {"dataset": args.dataset} if args.dataset else {
+        "edges": str(args.edges), "features": args.features, "nodes": args.nodes}
     config = {
         "features": featurizer,
         "train": {"epochs": args.epochs, "lr": args.lr, "seed": args.seed, **fit_options},
-        "source": {"dataset": args.dataset} if args.dataset else {"edges": str(args.edges),
-                                                                  "features": args.features},
+        "source": source,
         "objective": model.objective_,
     }
-    out.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out, model, config, node_ids)
     atomic_write_csv(out / "assignments.csv", ["node_id", "cluster", "confidence"], _assignments_rows(node_ids, proba))
     if args.plot:
-        _plots(out, model, proba.argmax(dim=-1), labels)
+        _plots(out, model, proba.argmax(dim=-1), k, labels)
     sizes = torch.bincount(proba.argmax(dim=-1), minlength=k).tolist()
-    print(f"trained NeuNcut ({len(node_ids)} nodes, k={k}): final loss {model.objective_:.4f}, "
-          f"cluster sizes {sizes}; wrote {out / 'checkpoint.pt'} and {out / 'assignments.csv'}")
+    print(f"trained NeuNcut ({len(node_ids)} nodes, k={k}; {num_isolated} of the nodes without edges): "
+          f"final loss {model.objective_:.4f}, cluster sizes {sizes}; "
+          f"wrote {out / 'checkpoint.pt'} and {out / 'assignments.csv'}")
     return 0
 
 
 def _cmd_assign(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.is_dir():
+        raise CommandError(f"--out {out} is a directory; give the path of the assignments CSV to write")
+    _check_node_sources(args)
+    with output_directory(out.parent):  # created and proven writable before any input is read
+        return _assign(args, out)
+
+
+def _assign(args: argparse.Namespace, out: Path) -> int:
     model, config, train_ids = load_checkpoint(args.model)
     featurizer = config.get("features", {})
     kind = featurizer.get("kind")
@@ -243,16 +305,17 @@ def _cmd_assign(args: argparse.Namespace) -> int:
         if args.features is not None:
             raise CommandError(
                 f"the model in {args.model} was trained without --features (node-id features): "
-                "assign without --features"
+                "assign without --features (nodes without edges: --nodes FILE)"
             )
     elif args.features is None:
         raise CommandError(f"the model in {args.model} was trained on node features ({kind}): give --features FILE")
-    data, node_ids, _ = _graph_from_edges(args.edges, args.features, featurizer if kind != "file" else None)
+    data, node_ids, _, num_isolated = _graph_from_edges(args, featurizer if kind != "file" else None)
     proba = model.predict_proba(data)
-    atomic_write_csv(args.out, ["node_id", "cluster", "confidence"], _assignments_rows(node_ids, proba))
+    atomic_write_csv(out, ["node_id", "cluster", "confidence"], _assignments_rows(node_ids, proba))
     known = set(train_ids)
     new = sum(1 for node in node_ids if node not in known)
-    print(f"assigned {len(node_ids)} nodes ({new} not in the training graph) to {model.num_clusters} clusters; wrote {args.out}")
+    print(f"assigned {len(node_ids)} nodes ({new} not in the training graph, {num_isolated} without edges) "
+          f"to {proba.size(1)} clusters; wrote {out}")
     return 0
 
 
@@ -266,7 +329,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         if getattr(data, "y", None) is not None:
             y_true = data.y.view(-1)
     else:
-        edge_index, edge_weight, node_ids = read_edge_list(args.edges)
+        graph = read_graph(args.edges, nodes=args.nodes, progress=not args.quiet)
+        edge_index, edge_weight, node_ids = graph.edge_index, graph.edge_weight, graph.node_ids
     clusters = read_assignments(args.assignments, node_ids)
     if args.labels is not None:
         y_true = read_labels(args.labels, node_ids)
@@ -283,15 +347,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-def _plots(out: Path, model: NeuNcut, clusters: Tensor, labels: Optional[Tensor]) -> None:
+def _plots(out: Path, model: NeuNcut, clusters: Tensor, k: int, labels: Optional[Tensor]) -> None:
     """``loss.png``, ``cluster_sizes.png`` and, with labels, ``confusion.png`` in ``out``."""
-    try:
-        import matplotlib
+    import matplotlib  # present: checked by _check_plotting before the run
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as err:
-        raise CommandError("--plot needs matplotlib: pip install 'neuncut-pyg[plot]'") from err
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     from sklearn.metrics.cluster import contingency_matrix
 
     def save(fig: Any, name: str) -> None:
@@ -311,7 +372,7 @@ def _plots(out: Path, model: NeuNcut, clusters: Tensor, labels: Optional[Tensor]
     ax.legend()
     save(fig, "loss.png")
 
-    sizes = torch.bincount(clusters, minlength=model.num_clusters).numpy()
+    sizes = torch.bincount(clusters, minlength=k).numpy()
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.bar(np.arange(len(sizes)), sizes)
     ax.set_xticks(np.arange(len(sizes)))
@@ -367,10 +428,15 @@ def _gamma(text: str):
     return "auto" if text == "auto" else _positive_float(text)
 
 
+#: Help of ``--nodes``, whose value is a file with ``--edges`` and a number with ``--dataset synthetic``.
+_NODES_HELP = ("with --edges: a node list FILE (one id a line; any table whose first column is the node id) "
+               "whose ids that the edge list lacks become nodes without edges{}; with --dataset synthetic: the "
+               "number of nodes N (default: 1000)")
+
+
 def _dataset_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("datasets (--dataset)")
     group.add_argument("--root", default=None, help="data root (default: $NEUNCUT_DATA or ./datasets)")
-    group.add_argument("--nodes", type=_positive_int, default=1000, help="synthetic: number of nodes (default: 1000)")
     group.add_argument("--communities", type=_positive_int, default=4, help="synthetic: number of communities (default: 4)")
     group.add_argument("--avg-degree", type=_positive_float, default=10.0, help="synthetic: average degree (default: 10)")
     group.add_argument("--mixing", type=float, default=0.2, help="synthetic: fraction of edges leaving a community (default: 0.2)")
@@ -386,7 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
     source = fit.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", help="cora, citeseer, pubmed, ogbn-*, or synthetic (a planted partition)")
     source.add_argument("--edges", help="edge list: src,dst[,weight] (comma, tab or whitespace separated)")
-    fit.add_argument("--features", help="node features: .npy [N, F] in edge-list node order, or CSV node_id,f1,...")
+    fit.add_argument("--features", help="node features: CSV node_id,f1,... (ids the edge list lacks become nodes "
+                                        "without edges), or .npy [N, F] in edge-list node order")
+    fit.add_argument("--nodes", metavar="FILE|N", help=_NODES_HELP.format(", for graphs without --features"))
     fit.add_argument("--k", type=int, default=None, help="number of clusters (default for datasets: number of classes)")
     fit.add_argument("--encoder", choices=["gcn", "sage", "mlp"], default="gcn",
                      help="encoder: a GNN, or an MLP over propagated features (default: gcn)")
@@ -396,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="orthogonality weight, or 'auto' for 2k*sqrt(k-1) scaled to the graph (default: auto)")
     fit.add_argument("--batch-size", type=_positive_int, default=None,
                      help="train in NeighborLoader mini-batches of this many seed nodes (default: full batch)")
-    fit.add_argument("--hidden", type=_positive_int, default=256, help="encoder width (default: 256)")
+    fit.add_argument("--hidden", type=_positive_int, default=128, help="encoder width (default: 128, NeuNcut's)")
     fit.add_argument("--layers", type=_positive_int, default=1, help="encoder layers (default: 1)")
     fit.add_argument("--dropout", type=float, default=0.5, help="dropout (default: 0.5)")
     fit.add_argument("--n-init", type=_positive_int, default=None,
@@ -406,18 +474,24 @@ def build_parser() -> argparse.ArgumentParser:
                      help="start of each run: 'spectral' fits the network to a spectral clustering of "
                           "graph-smoothed features first; 'auto' does so full-batch, 'random' in "
                           "mini-batches (default: auto)")
-    fit.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    fit.add_argument("--seed", type=int, default=0,
+                     help="random seed (default: 0; NeuNcut.fit draws a fresh one without it, the command line "
+                          "is reproducible)")
     fit.add_argument("--out", required=True, help="output directory (checkpoint, assignments.csv, plots)")
     fit.add_argument("--plot", action="store_true", help="also write loss.png, cluster_sizes.png, confusion.png")
-    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.add_argument("--quiet", action="store_true", help="no progress bars (reading, training)")
     _dataset_options(fit)
     fit.set_defaults(func=_cmd_fit)
 
     assign = sub.add_parser("assign", help="assign every node of a graph with a trained model (no retraining)")
     assign.add_argument("--model", required=True, help="checkpoint directory written by `neuncut fit`")
     assign.add_argument("--edges", required=True, help="edge list of the graph to assign (may hold new nodes)")
-    assign.add_argument("--features", help="node features (required when the model was trained on features)")
+    assign.add_argument("--features", help="node features (required when the model was trained on features); "
+                                           "ids the edge list lacks become nodes without edges")
+    assign.add_argument("--nodes", metavar="FILE", help="node list: ids the edge list lacks become nodes without "
+                                                        "edges (models trained without --features)")
     assign.add_argument("--out", required=True, help="output CSV: node_id,cluster,confidence")
+    assign.add_argument("--quiet", action="store_true", help="no progress bars")
     assign.set_defaults(func=_cmd_assign)
 
     evaluate = sub.add_parser("evaluate", help="print the scores of an assignments file")
@@ -426,7 +500,10 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--edges", help="edge list of the graph")
     graph.add_argument("--dataset", help="a dataset name, as for fit (its labels are used)")
     evaluate.add_argument("--labels", help="CSV node_id,label of ground-truth classes")
+    evaluate.add_argument("--nodes", metavar="FILE|N",
+                          help=_NODES_HELP.format(" (the features or the assignments file serves)"))
     evaluate.add_argument("--seed", type=int, default=0, help="synthetic: generator seed (default: 0)")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
     _dataset_options(evaluate)
     evaluate.set_defaults(func=_cmd_evaluate)
     return parser
