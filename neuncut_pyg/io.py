@@ -571,11 +571,22 @@ def _renumbered(codes: np.ndarray, ids: np.ndarray) -> Tuple[np.ndarray, np.ndar
     return new_codes.astype(np.int64, copy=False).reshape(codes.shape), ids[used]
 
 
-def _undirected_edges(codes: np.ndarray, weight: Optional[np.ndarray], num_nodes: int
+def _directed_keys(codes: np.ndarray, num_nodes: int) -> np.ndarray:
+    """``src * N + dst`` of every pair ``codes [E, 2]`` in both directions: ``[2E]`` int64."""
+    num_edges = len(codes)
+    key = np.empty(2 * num_edges, dtype=np.int64)
+    forward, backward = key[:num_edges], key[num_edges:]
+    np.multiply(codes[:, 0], num_nodes, out=forward)
+    forward += codes[:, 1]
+    np.multiply(codes[:, 1], num_nodes, out=backward)
+    backward += codes[:, 0]
+    return key
+
+
+def _undirected_edges(key: np.ndarray, weight: Optional[np.ndarray], num_nodes: int
                       ) -> Tuple[Tensor, Optional[Tensor]]:
-    """Both directions of every pair ``codes [E, 2]``, sorted, each pair once (the largest weight)."""
-    src, dst = codes[:, 0], codes[:, 1]
-    key = np.concatenate([src * num_nodes + dst, dst * num_nodes + src])
+    """The edges of :func:`_directed_keys`, sorted, each pair once (the largest weight); ``key``
+    is sorted in place."""
     if weight is None:
         key.sort()
         order = None
@@ -586,10 +597,11 @@ def _undirected_edges(codes: np.ndarray, weight: Optional[np.ndarray], num_nodes
     first[:1] = True
     np.not_equal(key[1:], key[:-1], out=first[1:])
     starts = np.flatnonzero(first)
-    unique_keys = key[starts]
-    edge_index = np.empty((2, len(unique_keys)), dtype=np.int64)
-    np.floor_divide(unique_keys, num_nodes, out=edge_index[0])
-    np.remainder(unique_keys, num_nodes, out=edge_index[1])
+    del first
+    edge_index = np.empty((2, len(starts)), dtype=np.int64)
+    np.take(key, starts, out=edge_index[1])
+    np.floor_divide(edge_index[1], num_nodes, out=edge_index[0])
+    np.remainder(edge_index[1], num_nodes, out=edge_index[1])
     edge_weight = None
     if weight is not None:
         doubled = np.concatenate([weight, weight]).astype(np.float32)
@@ -635,8 +647,11 @@ def read_edge_list(path: PathLike, *, progress: bool = False) -> Tuple[Tensor, O
                                       lambda: _EdgeChunks(weighted), chunk_rows=_EDGE_CHUNK_ROWS)
         with _bar(progress, total=2, desc="building graph") as steps:
             codes, ids, weight = _checked_edges(path, p, layout, *chunks.result(), check_row, bad_line)
+            del chunks
+            key = _directed_keys(codes, len(ids))
+            del codes
             steps.update()
-            edge_index, edge_weight = _undirected_edges(codes, weight, len(ids))
+            edge_index, edge_weight = _undirected_edges(key, weight, len(ids))
             steps.update()
     except _LineByLine:
         rows, _ = _rows_line_by_line(path, p, "edge list", layout, check_row)
@@ -646,7 +661,7 @@ def read_edge_list(path: PathLike, *, progress: bool = False) -> Tuple[Tensor, O
         numbering = _IdNumbering()
         codes, ids = numbering.codes(_interleaved(src, dst)).reshape(-1, 2), numbering.ids()
         weight = weights.astype(np.float64) if weighted else None
-        edge_index, edge_weight = _undirected_edges(codes, weight, len(ids))
+        edge_index, edge_weight = _undirected_edges(_directed_keys(codes, len(ids)), weight, len(ids))
     return edge_index, edge_weight, ids.tolist()
 
 
