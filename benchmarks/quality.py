@@ -57,7 +57,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(REPO))
 
-from neuncut_pyg.baselines import kmeans_features, smoothed_feature_clustering, spectral_clustering  # noqa: E402
+from neuncut_pyg.baselines import kmeans_features, spectral_clustering  # noqa: E402
+from neuncut_pyg.start import smoothed_feature_clustering  # noqa: E402
 from neuncut_pyg.data import DATA_ROOT_ENV, DatasetNotFoundError, load_planetoid  # noqa: E402
 from neuncut_pyg.metrics import evaluate_clustering  # noqa: E402
 from neuncut_pyg.models import NeuNcut  # noqa: E402

@@ -1,39 +1,45 @@
-"""NeuNcut next to spectral clustering on planted-partition graphs of OGB sizes, in one process.
+"""NeuNcut next to spectral clustering on planted-partition graphs of OGB sizes: every method on
+the same graph, in one run, each in its own process (so that its peak memory is its own).
 
-For each size: one graph from :func:`neuncut_pyg.generators.planted_partition_graph`, then, on
-that same graph and in the same run,
+For each size: one graph from :func:`neuncut_pyg.generators.planted_partition_graph`, then
 
-- spectral clustering: ARPACK ``eigsh`` on the (regularized) normalized adjacency + k-means
-  (:func:`neuncut_pyg.spectral_clustering`);
-- NeuNcut: training (full-batch or ``NeighborLoader`` mini-batches) and the assignment of every
-  node (:meth:`NeuNcut.fit_predict`: the memberships of the final pass over all nodes, in
-  batches when training was; equal to :meth:`NeuNcut.predict`).
+- ``spectral``: spectral clustering, ARPACK ``eigsh`` on the (regularized) normalized adjacency
+  + k-means (:func:`neuncut_pyg.spectral_clustering`);
+- ``start``: NeuNcut's start alone, the spectral clustering of graph-smoothed features
+  (:func:`neuncut_pyg.start.spectral_start`), so that what NeuNcut's training adds can be read;
+- ``full``: NeuNcut full batch, the recipe for graphs that fit in memory: ``encoder="mlp"`` on
+  the start's smoothed features, dropout 0, ``--epochs`` Ncut epochs at ``--lr`` (default 3 at
+  1e-2), one run;
+- ``mini-mlp`` / ``mini-gcn`` / ``mini-sage``: NeuNcut with the library's defaults and
+  ``fit(data, batch_size=B)``, then ``predict(data, batch_size=B)``: the mini-batch path, for
+  graphs whose full-batch step does not fit in memory.
 
-Columns: wall seconds, peak resident memory while the method ran (sampled every 20 ms; it
-includes the graph, which both share) and its increase over the resident memory before the
-method started, NMI against the planted communities, discrete normalized cut (lower is better),
-number of non-empty clusters.
+Columns: wall seconds (fit and assignment of every node), peak resident memory of the method's
+process (which holds the graph) and its increase over the memory before the method started,
+NMI against the planted communities, discrete normalized cut (lower is better), non-empty
+clusters, Ncut epochs run and the median seconds per epoch.
 
-``--epoch-scaling`` adds a table of seconds per training epoch on four graph sizes of the same
-average degree, with the least-squares fit ``seconds = a + b * edges`` and the log-log slope
-(1.0 is linear).
+``--epoch-scaling`` adds a table of seconds per full-batch epoch on four graph sizes of the same
+average degree, with the least-squares fit ``seconds = a + b * edges`` and the log-log slope.
 
-    python benchmarks/scale.py                          # arxiv size
-    python benchmarks/scale.py --sizes arxiv products   # products size takes ~16 min on 2 idle cores
-    python benchmarks/scale.py --epoch-scaling --sizes  # only the epoch-cost table
+    python benchmarks/scale.py                              # arxiv size, every method
+    python benchmarks/scale.py --sizes products --methods spectral start full mini-mlp
+    python benchmarks/scale.py --epoch-scaling --sizes      # only the epoch-cost table
 
-Writes ``scale.md`` (and ``scale.png`` with ``--plot``) into ``--out``.
+Writes ``scale.md`` (and ``scale.png`` with ``--plot``) into ``--out``, the command under it.
 """
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
+import tempfile
 import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import psutil
@@ -43,10 +49,12 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from neuncut_pyg.adjacency import to_sparse_adjacency  # noqa: E402
 from neuncut_pyg.baselines import spectral_clustering  # noqa: E402
 from neuncut_pyg.generators import planted_partition_graph  # noqa: E402
 from neuncut_pyg.metrics import nmi, normalized_cut  # noqa: E402
 from neuncut_pyg.models import NeuNcut  # noqa: E402
+from neuncut_pyg.start import spectral_start  # noqa: E402
 
 # name -> (num_nodes, num_communities, avg_degree, num_features): ogbn-arxiv's and ogbn-products'
 # node counts, label counts, average (undirected) degrees and feature sizes.
@@ -81,10 +89,46 @@ class PeakMemory:
         self.peak = max(self.peak, self._process.memory_info().rss)
 
 
-def measure(run: Callable[[], np.ndarray], data, name: str) -> Dict[str, object]:
+#: The methods ``--methods`` chooses from, in table order.
+METHODS = ("spectral", "start", "full", "mini-mlp", "mini-gcn", "mini-sage")
+
+
+def run_method(method: str, data, k: int, args) -> Tuple[str, np.ndarray, Optional[object]]:
+    """Runs one method on ``data``: ``(row name, labels, loss history or None)``."""
+    if method == "spectral":
+        return "spectral clustering (eigsh + k-means)", spectral_clustering(data.edge_index, data.num_nodes, k,
+                                                                             seed=args.seed), None
+    if method == "start":
+        adj = to_sparse_adjacency(data.edge_index, num_nodes=data.num_nodes)
+        return "the start alone (spectral clustering of smoothed features)", \
+            spectral_start(data.x, adj, k, seed=args.seed).labels, None
+    if method == "full":
+        model = NeuNcut(data.num_features, k, encoder="mlp", hidden_channels=args.hidden, dropout=0.0)
+        labels = model.fit_predict(data, epochs=args.epochs, lr=args.lr, n_init=1, seed=args.seed,
+                                   progress=not args.quiet)
+        return f"NeuNcut full batch (mlp, dropout 0, {args.epochs} epochs, lr {args.lr:g}, 1 run)", \
+            labels.numpy(), model.loss_history_
+    encoder = method.split("-")[1]
+    model = NeuNcut(data.num_features, k, encoder=encoder)
+    model.fit(data, batch_size=args.batch_size, seed=args.seed, progress=not args.quiet)
+    labels = model.predict(data, batch_size=args.batch_size)
+    return f"NeuNcut mini-batch ({encoder}, defaults, batches of {args.batch_size})", labels.numpy(), \
+        model.loss_history_
+
+
+def _child(method: str, graph_file: str, k: int, args, queue) -> None:
+    """One method in a fresh process: its peak memory is its own."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore", message=".*(pyg-lib|Sparse CSR|Sparse invariant).*")
+    queue.put(measure(method, torch.load(graph_file, weights_only=False), k, args))
+
+
+def measure(method: str, data, k: int, args) -> Dict[str, object]:
+    """One method's row of the table."""
     start = time.perf_counter()
     with PeakMemory() as memory:
-        labels = np.asarray(run())
+        name, labels, history = run_method(method, data, k, args)
     seconds = time.perf_counter() - start
     labels_t = torch.as_tensor(labels)
     return {
@@ -95,27 +139,9 @@ def measure(run: Callable[[], np.ndarray], data, name: str) -> Dict[str, object]
         "NMI": nmi(data.y, labels_t),
         "Ncut": normalized_cut(labels_t, data.edge_index),
         "clusters": int(np.unique(labels).size),
+        "epochs": None if history is None else len(history),
+        "epoch_s": None if history is None else float(np.median(history.seconds)),
     }
-
-
-def neuncut_runner(data, k: int, args) -> Callable[[], np.ndarray]:
-    def run() -> np.ndarray:
-        model = NeuNcut(data.num_features, k, encoder=args.encoder, hidden_channels=args.hidden, dropout=args.dropout,
-                        propagation_steps=args.propagation_steps if args.encoder == "mlp" else None)
-        labels = model.fit_predict(data, epochs=args.epochs, lr=args.lr, n_init=args.n_init, seed=args.seed,
-                                   init=args.init, batch_size=args.batch_size,
-                                   num_neighbors=args.num_neighbors if args.batch_size else None,
-                                   progress=not args.quiet)
-        return labels.numpy()
-
-    return run
-
-
-def describe(args) -> str:
-    mode = "full batch" if args.batch_size is None else f"batches of {args.batch_size}, fan-out {args.num_neighbors or 10}"
-    extra = f", propagation steps {args.propagation_steps}" if args.encoder == "mlp" else ""
-    return (f"NeuNcut ({args.encoder}{extra}, dropout {args.dropout:g}, {args.epochs} epochs, {mode}, lr {args.lr:g}, "
-            f"n_init {args.n_init}, init {args.init})")
 
 
 def compare(size: str, args) -> Tuple[str, List[Dict[str, object]]]:
@@ -127,14 +153,30 @@ def compare(size: str, args) -> Tuple[str, List[Dict[str, object]]]:
           f"{k} communities, mixing {args.mixing}, feature noise {args.feature_noise} "
           f"({time.perf_counter() - start:.0f} s to generate)", flush=True)
     rows = []
-    if not args.skip_spectral:
-        rows.append(measure(lambda: spectral_clustering(data.edge_index, num_nodes, k, seed=args.seed), data,
-                            "spectral clustering (eigsh + k-means)"))
-        print(f"[{size}] spectral clustering done in {rows[-1]['seconds']:.0f} s", flush=True)
-    rows.append(measure(neuncut_runner(data, k, args), data, describe(args)))
+    context = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory() as tmp:
+        graph_file = os.path.join(tmp, "graph.pt")
+        torch.save(data, graph_file)
+        for method in args.methods:
+            if args.in_process:
+                rows.append(measure(method, data, k, args))
+                continue
+            queue = context.Queue()
+            child = context.Process(target=_child, args=(method, graph_file, k, args, queue))
+            child.start()
+            rows.append(queue.get())
+            child.join()
+            print(f"[{size}] {method}: {rows[-1]['seconds']:.1f} s, NMI {rows[-1]['NMI']:.3f}", flush=True)
     title = (f"{size}: {num_nodes:,} nodes, {data.edge_index.size(1) // 2:,} undirected edges, {k} communities, "
              f"mixing {args.mixing}, feature noise {args.feature_noise}")
     return title, rows
+
+
+def pyg_sampler() -> str:
+    """Which neighbour sampler PyG's NeighborLoader uses here."""
+    from torch_geometric.typing import WITH_PYG_LIB
+
+    return "NeighborLoader on pyg-lib" if WITH_PYG_LIB else "NeighborLoader on torch-sparse"
 
 
 def _seconds(seconds: float) -> str:
@@ -143,11 +185,14 @@ def _seconds(seconds: float) -> str:
 
 
 def markdown(title: str, rows: List[Dict[str, object]]) -> str:
-    lines = [f"### {title}", "", "| method | seconds | peak RSS (GiB) | added (GiB) | NMI | Ncut | clusters |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [f"### {title}", "",
+             "| method | seconds | peak RSS (GiB) | added (GiB) | NMI | Ncut | clusters | epochs | s / epoch |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        epochs = "" if r["epochs"] is None else str(r["epochs"])
+        per_epoch = "" if r["epoch_s"] is None else f"{r['epoch_s']:.3f}"
         lines.append(f"| {r['method']} | {_seconds(r['seconds'])} | {r['peak_gib']:.2f} | {r['added_gib']:.2f} | "
-                     f"{r['NMI']:.3f} | {r['Ncut']:.3f} | {r['clusters']} |")
+                     f"{r['NMI']:.3f} | {r['Ncut']:.3f} | {r['clusters']} | {epochs} | {per_epoch} |")
     return "\n".join(lines) + "\n"
 
 
@@ -158,13 +203,12 @@ def epoch_scaling(args) -> str:
     for n in sizes:
         data = planted_partition_graph(n, 40, 13.7, mixing=args.mixing, num_features=128,
                                        feature_noise=args.feature_noise, seed=args.seed)
-        model = NeuNcut(128, 40, encoder=args.encoder, hidden_channels=args.hidden, dropout=args.dropout)
+        model = NeuNcut(128, 40, encoder="mlp", hidden_channels=args.hidden, dropout=0.0)
         epochs = 11
 
         def timed_fit(num_epochs: int) -> float:
             start = time.perf_counter()
-            model.fit(data, epochs=num_epochs, lr=args.lr, n_init=1, seed=0, init="random",
-                      batch_size=args.batch_size, progress=False)
+            model.fit(data, epochs=num_epochs, lr=args.lr, n_init=1, seed=0, init="random", progress=False)
             return time.perf_counter() - start
 
         timed_fit(1)  # warm-up
@@ -182,7 +226,8 @@ def epoch_scaling(args) -> str:
     fitted = intercept + slope * edges
     r2 = 1 - ((seconds - fitted) ** 2).sum() / ((seconds - seconds.mean()) ** 2).sum()
     loglog = np.polyfit(np.log(edges), np.log(seconds), 1)[0]
-    lines = [f"### Seconds per epoch ({describe(args)}; arxiv's degree, 40 communities)", "",
+    lines = [f"### Seconds per full-batch epoch (NeuNcut, mlp, dropout 0, lr {args.lr:g}; arxiv's degree, "
+             "40 communities; the difference of an 11-epoch and a 1-epoch fit, best of two)", "",
              "| nodes | stored edges | s / epoch | s per 1M edges |", "|---|---|---|---|"]
     for n, e, s in rows:
         lines.append(f"| {n:,} | {e:,} | {s:.3f} | {s / e * 1e6:.3f} |")
@@ -212,36 +257,23 @@ def plot(results: List[Tuple[str, List[Dict[str, object]]]], path: Path) -> None
     plt.close(fig)
 
 
-def _steps(text: str):
-    return text if text == "auto" else int(text)
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="*", default=["arxiv"], choices=sorted(SIZES))
     parser.add_argument("--mixing", type=float, default=0.5)
     parser.add_argument("--feature-noise", type=float, default=8.0,
                         help="feature noise sigma (features carry little alone above ~sqrt(F))")
-    parser.add_argument("--encoder", default="mlp", choices=["mlp", "gcn", "sage"])
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--propagation-steps", type=_steps, default="auto",
-                        help="the MLP's propagation depth, or 'auto': the spectral start's (default: auto)")
-    parser.add_argument("--dropout", type=float, default=0.0,
-                        help="NeuNcut's dropout (default 0 here: on CPU torch's dropout mask costs 0.4 s "
-                             "of a 0.5 s full-batch epoch at arxiv size)")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
+                        help="methods to run, each in its own process (default: all)")
+    parser.add_argument("--hidden", type=int, default=128, help="the full-batch recipe's width (default: 128)")
     parser.add_argument("--epochs", type=int, default=3,
-                        help="Ncut epochs after the start (default: 3; 5 gave the same NMI and Ncut to within "
-                             "0.005 and 0.2%% at both sizes, at 15-45 s more)")
-    parser.add_argument("--lr", type=float, default=1e-2)
-    parser.add_argument("--batch-size", type=int, default=None, help="mini-batch seeds (default: full batch)")
-    parser.add_argument("--num-neighbors", type=int, nargs="+", default=None,
-                        help="mini-batch fan-out per hop (default: NeuNcut.fit's, 10)")
-    parser.add_argument("--n-init", type=int, default=1)
-    parser.add_argument("--init", choices=["auto", "random", "spectral"], default="auto",
-                        help="NeuNcut.fit's start (default: auto: spectral full-batch, random in mini-batches)")
+                        help="the full-batch recipe's Ncut epochs after the start (default: 3)")
+    parser.add_argument("--lr", type=float, default=1e-2, help="the full-batch recipe's learning rate")
+    parser.add_argument("--batch-size", type=int, default=4096, help="mini-batch seeds (default: 4096)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    parser.add_argument("--skip-spectral", action="store_true")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run the methods in this process (peaks then include earlier methods' memory)")
     parser.add_argument("--epoch-scaling", action="store_true")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--plot", action="store_true", help="also write scale.png")
@@ -254,7 +286,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     results = [compare(size, args) for size in args.sizes]
     text = "".join(markdown(title, rows) + "\n" for title, rows in results)
     if args.epoch_scaling:
-        text += epoch_scaling(args)
+        text += epoch_scaling(args) + "\n"
+    command = " ".join(["python", "benchmarks/scale.py"] + list(argv if argv is not None else sys.argv[1:]))
+    text += f"Written by `{command}` ({torch.get_num_threads()} torch threads, {pyg_sampler()}).\n"
     print()
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)

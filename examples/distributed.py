@@ -58,7 +58,8 @@ if str(REPO) not in sys.path:  # run from a checkout without installing the pack
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
-from neuncut_pyg.distributed import get_world_size, is_main_process, save_checkpoint_on_main  # noqa: E402
+from neuncut_pyg.checkpoint import save_checkpoint_on_main  # noqa: E402
+from neuncut_pyg.distributed import get_world_size, is_main_process  # noqa: E402
 from neuncut_pyg.generators import planted_partition_graph  # noqa: E402
 from neuncut_pyg.metrics import evaluate_clustering  # noqa: E402
 from neuncut_pyg.models import NeuNcut  # noqa: E402
@@ -84,8 +85,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=None, help="passes over the nodes (default: 20, 2 with --quick)")
     parser.add_argument("--batch-size", type=int, default=512,
                         help="seed nodes per step over ALL processes (default: 512)")
-    parser.add_argument("--num-neighbors", type=int, nargs="+", default=[10, 10],
-                        help="neighbours sampled per hop (default: 10 10: the loss's hop and the GCN layer's)")
+    parser.add_argument("--num-neighbors", type=int, nargs="+", default=[10],
+                        help="neighbours sampled per GNN layer (default: 10 for the one GCN layer)")
     parser.add_argument("--n-init", type=int, default=None, help="runs, the lowest-loss kept (default: 2, 1 with --quick)")
     parser.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate (default: 1e-2)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the graph and of the training (default: 0)")

@@ -12,18 +12,19 @@ every node in batches, and prints:
 - graph scores: modularity, conductance, normalized cut;
 - wall time of training + assignment, and the process's peak resident memory.
 
-The default encoder is ``"mlp"`` over features propagated over the graph (twice from a random
-start; with ``--init spectral``, to the depth the start chose): an MLP needs no
-neighbourhood to compute a node's memberships, so a batch costs the MLP on the seeds and their
-sampled neighbours, and the loss gets the seeds' neighbour sums from the one sampled hop.
-``--encoder gcn`` / ``sage`` train PyG's GNNs on sampled subgraphs instead.
+The default encoder is ``"mlp"`` over features propagated over the graph (to the depth the
+spectral start chose): an MLP needs no neighbourhood to compute a node's memberships, so a batch
+costs the MLP on its seed rows, and the loss reads the seeds' neighbourhoods from a cache of
+memberships. ``--encoder gcn`` / ``sage`` train PyG's GNNs on sampled subgraphs instead.
 ``--spectral`` adds spectral clustering (``eigsh`` + k-means) on the same graph for reference.
+Epochs, learning rate and runs default to ``NeuNcut.fit``'s for the mode (mini-batch, or full
+batch with ``--batch-size 0``).
 
 Usage::
 
     python examples/ogbn.py --name ogbn-arxiv                       # data root: $NEUNCUT_DATA or datasets/
-    python examples/ogbn.py --name ogbn-products --batch-size 8192 --epochs 5
-    python examples/ogbn.py --name ogbn-products --batch-size 0 --epochs 3  # full batch, spectral start
+    python examples/ogbn.py --name ogbn-products --batch-size 8192
+    python examples/ogbn.py --name ogbn-products --batch-size 0 --epochs 3 --lr 0.01  # full batch
     python examples/ogbn.py --name ogbn-arxiv --root /data/ogb --spectral --plot arxiv.png
 
 Without the files and without network it exits with status 1 and lists the files expected.
@@ -64,25 +65,24 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--k", type=int, default=None, help="number of clusters (default: number of classes)")
     parser.add_argument("--encoder", default="mlp", choices=["mlp", "gcn", "sage"])
     parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--lr", type=float, default=1e-2)
+    parser.add_argument("--epochs", type=int, default=None, help="default: NeuNcut.fit's for the mode")
+    parser.add_argument("--lr", type=float, default=None, help="default: NeuNcut.fit's for the mode")
     parser.add_argument("--batch-size", type=int, default=4096,
                         help="seed nodes per mini-batch; 0 trains full-batch, where --init auto starts from the "
                              "spectral clustering of smoothed features (the fastest recipe with the MLP encoder "
                              "when the graph fits in memory; see the README's scale tables)")
     parser.add_argument("--num-neighbors", type=int, nargs="+", default=None,
-                        help="neighbours sampled per hop (default: NeuNcut.fit's: 10 per hop)")
-    parser.add_argument("--n-init", type=int, default=1)
+                        help="neighbours sampled per GNN layer (default: NeuNcut.fit's: 10 per layer)")
+    parser.add_argument("--n-init", type=int, default=None, help="default: NeuNcut.fit's for the mode")
     parser.add_argument("--init", choices=["auto", "random", "spectral"], default="auto",
-                        help="where training starts (default: auto, random in mini-batches; spectral: from the "
-                             "spectral clustering of smoothed features, better partitions for more time and memory)")
+                        help="where training starts (default: auto, the spectral clustering of smoothed features)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--spectral", action="store_true", help="also run spectral clustering (eigsh + k-means)")
     parser.add_argument("--plot", type=Path, default=None, metavar="PATH", help="PNG: loss curve and cluster sizes")
     parser.add_argument("--progress", action="store_true", help="tqdm progress bars")
     args = parser.parse_args(argv)
     for name in ("hidden", "epochs", "n_init"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.batch_size < 0:
         parser.error("--batch-size must be >= 1, or 0 for full batch")

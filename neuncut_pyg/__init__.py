@@ -1,20 +1,23 @@
 """neuncut-pyg: Neural Normalized Cut (NeuNcut) for PyTorch Geometric.
 
-Data flows one way: graph -> encoder -> soft memberships S -> loss terms -> optimizer; at
-inference, graph (old and new nodes) -> encoder -> S -> labels.
+Data flows one way: graph -> start -> encoder -> soft memberships S -> loss statistics -> ratio
+-> optimizer; at inference, graph (old and new nodes) -> encoder -> S -> labels.
 
 - :mod:`neuncut_pyg.loss`: the relaxed normalized cut (the one place it is written down)
 - :mod:`neuncut_pyg.pool`: ``NcutPooling``, a DMoNPooling-style layer for hierarchical GNNs
-- :mod:`neuncut_pyg.models`: ``NeuNcut``, a GNN encoder with a softmax head, fit / predict
-- :mod:`neuncut_pyg.train`: the training loops (full batch, mini-batch, fit to a start partition)
+- :mod:`neuncut_pyg.models`: ``NeuNcut``, the estimator, and its encoders
+- :mod:`neuncut_pyg.start`: the method's start (spectral clustering of smoothed features,
+  merge-split refinement, the core schedule)
+- :mod:`neuncut_pyg.fitting`: the training loops, one strategy per mode, the restart loop
+- :mod:`neuncut_pyg.sampling`: a mini-batch's unbiased share of the full graph's statistics
 - :mod:`neuncut_pyg.gamma`: the label-free orthogonality weight ``auto_gamma``
 - :mod:`neuncut_pyg.propagation`: feature smoothing over the graph
 - :mod:`neuncut_pyg.metrics`: partition and label scores
-- :mod:`neuncut_pyg.baselines`: spectral clustering, feature k-means, spectral clustering of
-  smoothed features (NeuNcut's spectral start)
-- :mod:`neuncut_pyg.refinement`: merge-split moves that improve a discrete partition
-- :mod:`neuncut_pyg.data`: dataset loaders
+- :mod:`neuncut_pyg.baselines`: what NeuNcut is compared with (spectral clustering, k-means)
+- :mod:`neuncut_pyg.data`, :mod:`neuncut_pyg.io`, :mod:`neuncut_pyg.checkpoint`,
+  :mod:`neuncut_pyg.cli`: datasets, files, saved models and the command line
 """
+from neuncut_pyg._version import __version__
 from neuncut_pyg.loss import (
     DEFAULT_COLLAPSE_WEIGHT,
     DEFAULT_GAMMA,
@@ -34,13 +37,12 @@ from neuncut_pyg.loss import (
 from neuncut_pyg.pool import NcutPooling
 from neuncut_pyg.models import NeuNcut
 from neuncut_pyg.data import DatasetNotFoundError, load_dataset, load_ogb_node, load_planetoid
-from neuncut_pyg.baselines import kmeans_features, smoothed_feature_clustering, spectral_clustering
-from neuncut_pyg.refinement import merge_split_refinement
+from neuncut_pyg.baselines import kmeans_features, spectral_clustering
+from neuncut_pyg.start import merge_split_refinement, smoothed_feature_clustering
 from neuncut_pyg.gamma import auto_gamma
 from neuncut_pyg.propagation import propagate_features
 from neuncut_pyg.metrics import evaluate_clustering
 
-__version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_GAMMA",

@@ -4,13 +4,16 @@ PyG passes a graph's connectivity as an ``Adj``: a ``[2, E]`` index tensor (with
 ``[E]`` weights), a :class:`torch_sparse.SparseTensor`, or a torch sparse tensor. The loss needs
 two things from it, whatever the form: the edges as ``(row, col, weight)`` (for degrees) and the
 product :math:`\mathbf{W}\mathbf{S}`. Both are computed here, after checking the input, so that
-bad input fails with a message naming the problem rather than a NaN loss.
+bad input fails with a message naming the problem rather than a NaN loss. The graph forms that
+are built once per graph and reused at every step live here too: the checked
+``SparseTensor`` of :math:`\mathbf{W}` (:func:`to_sparse_adjacency`) and the GCN normalization of
+its encoder (:func:`gcn_node_terms`, :func:`gcn_adj_t`).
 """
 from __future__ import annotations
 
 import warnings
 import weakref
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -23,7 +26,22 @@ except ImportError:  # pragma: no cover
 
 Adj = Union[Tensor, "SparseTensor"]
 
-__all__ = ["Adj", "all_finite", "as_coo", "edge_arrays", "spmm", "validate_memberships", "is_sparse_tensor", "symmetric_csr"]
+__all__ = [
+    "Adj",
+    "all_finite",
+    "as_coo",
+    "edge_arrays",
+    "spmm",
+    "validate_memberships",
+    "is_sparse_tensor",
+    "symmetric_csr",
+    "csr_matrix",
+    "to_sparse_adjacency",
+    "symmetric_degrees",
+    "GCNTerms",
+    "gcn_node_terms",
+    "gcn_adj_t",
+]
 
 
 def is_sparse_tensor(adj: object) -> bool:
@@ -152,9 +170,8 @@ def spmm(adj: Adj, row: Tensor, col: Tensor, weight: Tensor, x: Tensor) -> Tenso
     A ``SparseTensor`` is multiplied as it is, so its cached layouts are reused across calls: the
     fast path for repeated training steps. A symmetric one whose weights need no gradient
     (every undirected graph PyG stores) goes through :func:`symmetric_csr`'s torch CSR tensor, whose
-    product is several times faster than ``torch_sparse``'s on CPU (0.04 s against 0.18 s for
-    :math:`\mathbf{W}\mathbf{S}` with 2.3M edges and :math:`k = 40` on 2 cores), and whose
-    backward pass is the same product, :math:`\mathbf{W}^{\top} = \mathbf{W}`. Other forms go
+    product is several times faster than ``torch_sparse``'s on CPU (``benchmarks/loss_cost.py``),
+    and whose backward pass is the same product, :math:`\mathbf{W}^{\top} = \mathbf{W}`. Other forms go
     through a torch sparse COO tensor built from the checked ``(row, col, weight)``.
     """
     if is_sparse_tensor(adj):
@@ -221,11 +238,16 @@ def symmetric_csr(adj: "SparseTensor", dtype: torch.dtype) -> Optional[Tensor]:
     if dtype not in entry.csr:
         rowptr, col, value = adj.storage.rowptr(), adj.storage.col(), adj.storage.value()
         value = torch.ones(col.numel(), dtype=dtype, device=col.device) if value is None else value.to(dtype)
-        with warnings.catch_warnings():  # torch's one-time "CSR support is in beta" notice
-            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-            entry.csr[dtype] = torch.sparse_csr_tensor(rowptr, col, value.detach(), adj.sizes(),
-                                                       check_invariants=False)
+        entry.csr[dtype] = csr_matrix(rowptr, col, value.detach(), tuple(adj.sizes()))
     return entry.csr[dtype]
+
+
+def csr_matrix(crow: Tensor, col: Tensor, value: Tensor, size: Tuple[int, int]) -> Tensor:
+    """A torch sparse CSR matrix from checked parts (no invariant check, no beta notice): the
+    layout of the fast sparse products on CPU."""
+    with warnings.catch_warnings():  # torch's one-time "CSR support is in beta" notice
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(crow, col, value, size, check_invariants=False)
 
 
 def is_symmetric(adj: "SparseTensor") -> bool:
@@ -240,3 +262,102 @@ def is_symmetric(adj: "SparseTensor") -> bool:
     if not torch.equal(row, col[perm]) or not torch.equal(col, row[perm]):
         return False
     return value is None or torch.equal(value, value[perm])
+
+
+def to_sparse_adjacency(edge_index: Adj, edge_weight: Optional[Tensor] = None, *, num_nodes: int) -> "SparseTensor":
+    r"""The checked ``[N, N]`` affinity :math:`\mathbf{W}` as a ``torch_sparse.SparseTensor``,
+    ``W[i, j]`` at ``(row=i, col=j)``, from any ``Adj`` form (checked by :func:`as_coo`).
+
+    Its CSR layout and CSC permutation (used by :func:`symmetric_csr` and by the backward pass of
+    ``W @ S`` on directed graphs) are built here, once per graph, not once per training step.
+    Unweighted graphs keep ``value=None``, so that ``torch_sparse`` skips the value gather.
+    """
+    if is_sparse_tensor(edge_index) and edge_weight is None:
+        as_coo(edge_index, None, num_nodes=num_nodes)  # validate only
+        adj = edge_index
+    else:
+        row, col, weight = as_coo(edge_index, edge_weight, num_nodes=num_nodes)
+        is_index = isinstance(edge_index, Tensor) and not edge_index.is_sparse and edge_index.layout == torch.strided
+        value = weight if edge_weight is not None or not is_index else None
+        adj = SparseTensor(row=row, col=col, value=value, sparse_sizes=(num_nodes, num_nodes))
+    adj.storage.rowptr()
+    adj.storage.csr2csc()
+    return adj
+
+
+def symmetric_degrees(adj: "SparseTensor") -> Tensor:
+    r"""The degrees ``[N]`` of the symmetrized affinity :math:`(\mathbf{W} + \mathbf{W}^{\top})/2`
+    (row plus column sums, halved), as the loss defines them; ``W 1`` for an undirected graph."""
+    return (adj.sum(dim=0).float() + adj.sum(dim=1).float()) * 0.5
+
+
+class GCNTerms(NamedTuple):
+    r"""Per-node terms of the GCN normalization :math:`\hat{\mathbf{A}} =
+    \tilde{\mathbf{D}}^{-1/2}(\mathbf{W} + \mathbf{I})\tilde{\mathbf{D}}^{-1/2}`, small enough
+    to travel with every sampled batch as node attributes."""
+
+    #: :math:`\tilde{d}_i^{-1/2}` (``1`` without normalization), ``[N]``.
+    scale: Tensor
+    #: The weight of the node's self-loop in :math:`\hat{\mathbf{A}}` before scaling, ``[N]``.
+    loop: Tensor
+    #: The number of incoming non-loop edges: the population a neighbour sampler draws from, ``[N]``.
+    count: Tensor
+
+
+def gcn_node_terms(row: Tensor, col: Tensor, weight: Optional[Tensor], num_nodes: int, *, normalize: bool = True,
+                   improved: bool = False, add_self_loops: bool = True) -> GCNTerms:
+    r"""The per-node terms of PyG's ``gcn_norm`` on the edges ``row -> col`` (weights ``weight``,
+    ``None`` for unit weights), with its options: the degree of node :math:`i` is the weight of
+    its incoming edges (column :math:`i` of :math:`\mathbf{W}`) plus its self-loop, which
+    ``add_self_loops`` sets to ``1`` (``2`` if ``improved``), replacing any stored one. Without
+    ``normalize`` the weights are used as they are, self-loops included.
+
+    This is the one place the GCN normalization is written: full graphs
+    (:func:`gcn_adj_t`), sampled batches (the same with reweighted neighbourhoods) and feature
+    smoothing (:func:`~neuncut_pyg.propagation.propagate_features`) all read these terms.
+    """
+    value = weight
+    on_diagonal = row == col
+    if value is None:  # integer counts: no graph-sized array of ones
+        loops_at = torch.bincount(col[on_diagonal], minlength=num_nodes)
+        count = torch.bincount(col, minlength=num_nodes) - loops_at
+        incoming, stored_loop = count.to(torch.float32), loops_at.to(torch.float32)
+    else:
+        off, value = ~on_diagonal, value.float()
+        incoming = torch.zeros(num_nodes).index_add_(0, col[off], value[off])
+        stored_loop = torch.zeros(num_nodes).index_add_(0, col[on_diagonal], value[on_diagonal])
+        count = torch.bincount(col[off], minlength=num_nodes)
+    if normalize and add_self_loops:
+        loop = torch.full((num_nodes,), 2.0 if improved else 1.0)
+    else:
+        loop = stored_loop
+    if not normalize:
+        return GCNTerms(torch.ones(num_nodes), loop, count)
+    scale = (incoming + loop).pow(-0.5)
+    scale.masked_fill_(torch.isinf(scale), 0.0)
+    return GCNTerms(scale, loop, count)
+
+
+def gcn_adj_t(src: Tensor, dst: Tensor, weight: Optional[Tensor], terms: GCNTerms, num_nodes: int, *,
+              dtype: torch.dtype = torch.float32, sampled: bool = False) -> "SparseTensor":
+    r"""The GCN-normalized graph in PyG's ``adj_t`` layout (row = the node that aggregates) for
+    the edges ``src -> dst`` of a graph or of a sampled batch, with the node ``terms`` of the
+    *full* graph (:func:`gcn_node_terms`, indexed like the nodes here).
+
+    Off-diagonal entries are :math:`w_{ji}\,\tilde{d}_i^{-1/2}\tilde{d}_j^{-1/2}`, the diagonal
+    the self-loop term. With ``sampled``, each node's incoming edges are scaled by
+    ``count / kept``, an unbiased estimate of its full neighbourhood sum; a node with its whole
+    neighbourhood present then gets exactly its full-graph row.
+    """
+    off = src != dst
+    src, dst = src[off], dst[off]
+    value = torch.ones(src.numel(), dtype=dtype) if weight is None else weight[off].to(dtype)
+    scale = terms.scale.to(dtype)
+    if sampled:
+        kept = torch.zeros(num_nodes, dtype=dtype).index_add_(0, dst, torch.ones_like(value))
+        value = value * (terms.count.to(dtype) / kept.clamp_min(1))[dst]
+    value = value * scale[dst] * scale[src]
+    loops = torch.arange(num_nodes)
+    return SparseTensor(row=torch.cat([dst, loops]), col=torch.cat([src, loops]),
+                        value=torch.cat([value, terms.loop.to(dtype) * scale * scale]),
+                        sparse_sizes=(num_nodes, num_nodes))

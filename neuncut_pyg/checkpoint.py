@@ -9,8 +9,9 @@ A checkpoint directory holds
 - ``config.json``: the same metadata as readable JSON, for people and scripts.
 
 Both are written atomically (:func:`~neuncut_pyg.io.atomic_path`). Only models with a
-built-in encoder (``"gcn"``, ``"sage"``) can be saved: a custom encoder module is code, which a
-checkpoint does not hold.
+built-in encoder (``"gcn"``, ``"sage"``, ``"mlp"``) can be saved: a custom encoder module is
+code, which a checkpoint does not hold. Checkpoints of format 2 (neuncut-pyg before the
+encoders got their own modules) are read and upgraded (:func:`_upgrade_state_dict`).
 """
 from __future__ import annotations
 
@@ -22,16 +23,29 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple, Union
 
 import torch
+import torch.distributed
 
+from neuncut_pyg import distributed as dist
+from neuncut_pyg._version import __version__
 from neuncut_pyg.io import atomic_torch_save, atomic_write_text
 from neuncut_pyg.models import NeuNcut
 
-__all__ = ["CHECKPOINT_FORMAT_VERSION", "CHECKPOINT_FILE", "CheckpointError", "save_checkpoint", "load_checkpoint"]
+__all__ = [
+    "CHECKPOINT_FORMAT_VERSION",
+    "CHECKPOINT_FILE",
+    "CheckpointError",
+    "save_checkpoint",
+    "load_checkpoint",
+    "save_checkpoint_on_main",
+]
 
 #: Version of the checkpoint layout; bumped whenever the stored fields change meaning.
 #: 2: ``encoder="mlp"`` models carry their fitted input depth and standardization as buffers
 #: of the ``state_dict`` (version-1 MLPs read unstandardized features).
-CHECKPOINT_FORMAT_VERSION: int = 2
+#: 3: the encoder's network is ``encoder.net``, the MLP's input scaling
+#: ``encoder.input_scaling``; built-in encoder options are stored (``encoder_kwargs``).
+CHECKPOINT_FORMAT_VERSION: int = 3
+_READABLE_VERSIONS = (2, 3)
 
 #: Name of the file that holds the weights inside a checkpoint directory.
 CHECKPOINT_FILE: str = "checkpoint.pt"
@@ -44,8 +58,6 @@ class CheckpointError(ValueError):
 
 
 def _package_version() -> str:
-    from neuncut_pyg import __version__
-
     return __version__
 
 
@@ -75,7 +87,28 @@ def _model_kwargs(model: NeuNcut) -> Dict[str, Any]:
     }
     if model.encoder_name == "mlp":
         kwargs["propagation_steps"] = model.propagation_steps
+    try:
+        json.dumps(model.encoder_kwargs)
+    except TypeError as err:
+        raise ValueError(f"cannot checkpoint the encoder options {sorted(model.encoder_kwargs)}: give them as "
+                         f"plain values (strings, numbers) so that they can be stored: {err}") from err
+    kwargs.update(model.encoder_kwargs)
     return kwargs
+
+
+def _upgrade_state_dict(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """A format-2 ``state_dict`` in format 3's names: the network moved from ``encoder.*`` to
+    ``encoder.net.*``, the MLP's input buffers from ``_input_*`` to ``encoder.input_scaling.*``."""
+    renamed = {"_input_steps": "encoder.input_scaling.steps", "_input_shift": "encoder.input_scaling.shift",
+               "_input_scale": "encoder.input_scaling.scale"}
+    upgraded = {}
+    for key, value in state.items():
+        if key in renamed:
+            key = renamed[key]
+        elif key.startswith("encoder."):
+            key = "encoder.net." + key[len("encoder."):]
+        upgraded[key] = value
+    return upgraded
 
 
 def save_checkpoint(
@@ -142,19 +175,34 @@ def load_checkpoint(directory: Union[str, os.PathLike]) -> Tuple[NeuNcut, Dict[s
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise CheckpointError(f"{file} is not a neuncut checkpoint (no format_version field)")
     version = payload["format_version"]
-    if version != CHECKPOINT_FORMAT_VERSION:
+    if version not in _READABLE_VERSIONS:
         raise CheckpointError(
             f"checkpoint {file} has format version {version!r} (written by neuncut-pyg "
             f"{payload.get('package_version', '?')}), but this neuncut-pyg {_package_version()} reads "
-            f"format version {CHECKPOINT_FORMAT_VERSION}: retrain with `neuncut fit`"
+            f"format versions {list(_READABLE_VERSIONS)}: retrain with `neuncut fit`"
         )
     missing = [key for key in ("model_kwargs", "state_dict", "config", "node_ids") if key not in payload]
     if missing:
         raise CheckpointError(f"checkpoint {file} is incomplete: missing {missing}")
+    state = payload["state_dict"]
+    if version == 2:
+        state = _upgrade_state_dict(state)
     try:
         model = NeuNcut(**payload["model_kwargs"])
-        model.load_state_dict(payload["state_dict"])
+        model.load_state_dict(state)
     except (TypeError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"checkpoint {file} does not rebuild a NeuNcut: {err}".splitlines()[0]) from err
     model.eval()
     return model, payload["config"], list(payload["node_ids"])
+
+
+def save_checkpoint_on_main(directory: Union[str, os.PathLike], model: NeuNcut, config: Dict[str, Any],
+                            node_ids: Sequence[str]) -> Path:
+    """:func:`save_checkpoint` on rank 0 only, then a barrier, so that no rank of a process group
+    reads the directory before it is complete. Returns the path on every rank."""
+    path = Path(directory) / CHECKPOINT_FILE
+    if dist.is_main_process():
+        path = save_checkpoint(directory, model, config, node_ids)
+    if dist.is_distributed():
+        torch.distributed.barrier()
+    return path

@@ -45,6 +45,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+from sklearn.metrics.cluster import contingency_matrix
 from torch import Tensor
 from torch_geometric.data import Data
 
@@ -62,6 +63,7 @@ from neuncut_pyg.io import (
 )
 from neuncut_pyg.metrics import evaluate_clustering
 from neuncut_pyg.models import NeuNcut
+from neuncut_pyg.models.neuncut import FULL_BATCH_DEFAULTS, MINI_BATCH_DEFAULTS
 
 __all__ = ["main", "build_parser", "node_id_features"]
 
@@ -261,11 +263,8 @@ def _fit(args: argparse.Namespace, out: Path) -> int:
     model_kwargs = {"encoder": args.encoder, "hidden_channels": args.hidden, "num_layers": args.layers,
                     "gamma": args.gamma, "dropout": args.dropout}
     model = NeuNcut(data.x.size(1), k, **model_kwargs)
-    fit_options: Dict[str, Any] = {"init": args.init}
-    if args.n_init is not None:
-        fit_options["n_init"] = args.n_init
-    if args.batch_size is not None:
-        fit_options["batch_size"] = args.batch_size
+    # None (not given) leaves epochs, lr and n_init to NeuNcut.fit's per-mode defaults.
+    fit_options: Dict[str, Any] = {"init": args.init, "n_init": args.n_init, "batch_size": args.batch_size}
     model.fit(data, epochs=args.epochs, lr=args.lr, seed=args.seed, progress=not args.quiet, **fit_options)
     proba = model.predict_proba(data, batch_size=args.batch_size)
 
@@ -353,7 +352,6 @@ def _plots(out: Path, model: NeuNcut, clusters: Tensor, k: int, labels: Optional
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from sklearn.metrics.cluster import contingency_matrix
 
     def save(fig: Any, name: str) -> None:
         with atomic_path(out / name) as tmp:
@@ -428,6 +426,11 @@ def _gamma(text: str):
     return "auto" if text == "auto" else _positive_float(text)
 
 
+def _per_mode_default(name: str) -> str:
+    """The help's ``(default: ...)`` of a setting NeuNcut.fit defaults per mode (None passed through)."""
+    return f"(default: NeuNcut.fit's, {FULL_BATCH_DEFAULTS[name]} full batch, {MINI_BATCH_DEFAULTS[name]} with --batch-size)"
+
+
 #: Help of ``--nodes``, whose value is a file with ``--edges`` and a number with ``--dataset synthetic``.
 _NODES_HELP = ("with --edges: a node list FILE (one id a line; any table whose first column is the node id) "
                "whose ids that the edge list lacks become nodes without edges{}; with --dataset synthetic: the "
@@ -458,8 +461,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--k", type=int, default=None, help="number of clusters (default for datasets: number of classes)")
     fit.add_argument("--encoder", choices=["gcn", "sage", "mlp"], default="gcn",
                      help="encoder: a GNN, or an MLP over propagated features (default: gcn)")
-    fit.add_argument("--epochs", type=_positive_int, default=300, help="training epochs (default: 300)")
-    fit.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate (default: 0.001)")
+    fit.add_argument("--epochs", type=_positive_int, default=None,
+                     help="training epochs (full-batch steps, or passes over the nodes) " + _per_mode_default("epochs"))
+    fit.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate " + _per_mode_default("lr"))
     fit.add_argument("--gamma", type=_gamma, default="auto",
                      help="orthogonality weight, or 'auto' for 2k*sqrt(k-1) scaled to the graph (default: auto)")
     fit.add_argument("--batch-size", type=_positive_int, default=None,
@@ -469,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--dropout", type=float, default=0.5, help="dropout (default: 0.5)")
     fit.add_argument("--n-init", type=_positive_int, default=None,
                      help="training runs from independent initializations; the lowest-loss run is kept "
-                          "(default: NeuNcut.fit's)")
+                          + _per_mode_default("n_init"))
     fit.add_argument("--init", choices=["auto", "random", "spectral"], default="auto",
                      help="start of each run: 'spectral' fits the network to a spectral clustering of "
                           "graph-smoothed features first; 'auto' does so full-batch, 'random' in "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import importlib
 import os
 import shutil
 import socket
@@ -20,10 +21,16 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
+import numpy as np
 import ogb
+import ogb.nodeproppred.dataset_pyg as ogb_dataset_pyg
+import ogb.utils.url as ogb_url
 import torch
+from ogb.nodeproppred.dataset_pyg import PygNodePropPredDataset
 from torch import Tensor
 from torch_geometric.data import Data
+from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
+from torch_geometric.data.storage import GlobalStorage
 from torch_geometric.datasets import Planetoid
 from torch_geometric.utils import index_to_mask, to_undirected
 
@@ -351,8 +358,6 @@ def _answer_ogb_prompts(download: bool) -> Iterator[None]:
     caller already chose. The answers shadow the builtin in the two OGB modules only, and only
     for the duration of the call.
     """
-    import ogb.nodeproppred.dataset_pyg as ogb_dataset_pyg
-    import ogb.utils.url as ogb_url
 
     def always(reply: str) -> Callable[..., str]:
         def input(prompt: str = "") -> str:  # noqa: A001 (it stands in for the builtin)
@@ -386,11 +391,6 @@ def _ogb_unpickling_allowed() -> Any:
     safe_globals = getattr(torch.serialization, "safe_globals", None)
     if safe_globals is None:  # torch < 2.5: torch.load still unpickles anything by default
         return nullcontext()
-    import importlib
-
-    import numpy as np
-    from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
-    from torch_geometric.data.storage import GlobalStorage
 
     numpy_multiarray = importlib.import_module("numpy._core.multiarray" if hasattr(np, "_core") else "numpy.core.multiarray")
     numeric_dtype_classes = {type(np.dtype(code)) for code in np.typecodes["AllInteger"] + np.typecodes["AllFloat"]}
@@ -463,7 +463,6 @@ def load_ogb_node(name: str, root: Optional[Union[str, Path]] = None, *, downloa
         if unreachable is not None:
             raise _ogb_not_found(canonical, meta, dataset_dir, missing, f"download failed: {unreachable}")
 
-    from ogb.nodeproppred.dataset_pyg import PygNodePropPredDataset
 
     # OGB downloads the archive into <root>, extracts its folder there and moves it into place.
     archive = base / meta["url"].rpartition("/")[2]

@@ -48,15 +48,17 @@ in one process.
 from __future__ import annotations
 
 import math
-import os
 import random
-from typing import Any, Iterator, List, Optional, Sequence, Union
+from typing import Any, Iterator, List, Optional, Union
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
+from torch.nn.parallel import DistributedDataParallel
 from torch_geometric.data import Data
+from torch_geometric.loader import NeighborLoader
 
+from neuncut_pyg._validation import check_int, check_real
 from neuncut_pyg.loss import NcutStatistics
 from neuncut_pyg.sampling import batch_estimate
 
@@ -67,6 +69,7 @@ __all__ = [
     "is_main_process",
     "all_reduce_sum",
     "all_reduce_statistics",
+    "all_gather_rows",
     "average_statistics",
     "StatisticsReducer",
     "shard_seeds",
@@ -75,10 +78,7 @@ __all__ = [
     "wrap_ddp",
     "shared_seed",
     "broadcast_object",
-    "save_checkpoint_on_main",
     "broadcast_module",
-    "check_fit_settings",
-    "mini_batch_setup",
 ]
 
 
@@ -146,6 +146,17 @@ def all_reduce_sum(tensor: Tensor, group: Optional[Any] = None) -> Tensor:
     return _AllReduceSum.apply(tensor, group)
 
 
+def all_gather_rows(tensor: Tensor, group: Optional[Any] = None) -> Tensor:
+    """Every rank's ``tensor`` (equal shapes on all ranks), concatenated along the first
+    dimension in rank order; no gradient. ``tensor`` itself outside a process group."""
+    world = get_world_size(group)
+    if world == 1:
+        return tensor
+    parts = [torch.empty_like(tensor) for _ in range(world)]
+    dist.all_gather(parts, tensor.contiguous(), group=group)
+    return torch.cat(parts)
+
+
 def _pack(stats: NcutStatistics) -> Tensor:
     return torch.cat([stats.cut_num.reshape(-1), stats.vol.reshape(-1), stats.gram.reshape(-1)])
 
@@ -179,8 +190,7 @@ def average_statistics(stats: NcutStatistics, weight: Union[float, int] = 1.0,
     estimate of the union batch, :math:`\frac{N}{|\mathcal{B}|}\sum_r \mathbf{T}_r`: what one
     process would compute on all the ranks' seeds at once. The weights carry no gradient.
     """
-    if not (isinstance(weight, (int, float)) and not isinstance(weight, bool) and math.isfinite(weight) and weight > 0):
-        raise ValueError(f"weight must be a finite number > 0, got {weight!r}")
+    check_real(weight, "weight", minimum=0.0, strict=True)
     if get_world_size(group) == 1:
         return stats
     flat = _pack(stats)
@@ -191,7 +201,7 @@ def average_statistics(stats: NcutStatistics, weight: Union[float, int] = 1.0,
 
 
 class StatisticsReducer:
-    r"""The two hooks of :func:`~neuncut_pyg.train.train_mini_batch` for a process group.
+    r"""The two hooks of :func:`~neuncut_pyg.fitting.loops.train_mini_batch` for a process group.
 
     :meth:`estimate` is its ``batch_statistics`` (the batch's
     :func:`~neuncut_pyg.sampling.batch_estimate`, remembering the batch's seed count) and the
@@ -242,8 +252,7 @@ def shard_seeds(num_nodes: int, *, rank: int, world_size: int, epoch: int = 0, s
     """
     for name, value, low in (("num_nodes", num_nodes, 1), ("world_size", world_size, 1),
                              ("epoch", epoch, 0), ("seed", seed, 0)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        check_int(value, name, minimum=low)
     if not isinstance(rank, int) or not 0 <= rank < world_size:
         raise ValueError(f"rank must be an integer in 0..{world_size - 1}, got {rank!r}")
     if shuffle:
@@ -296,15 +305,13 @@ def ShardedNeighborLoader(data: Data, *, num_neighbors: List[int], batch_size: i
     every pass), and every rank yields :math:`\lceil\lceil N/R\rceil / B\rceil` batches of the
     same sizes, so DDP's collectives line up.
     """
-    from torch_geometric.loader import NeighborLoader
-
     sampler = ShardSampler(data.num_nodes, rank=rank, world_size=world_size, seed=seed, shuffle=shuffle)
     return NeighborLoader(data, num_neighbors=num_neighbors, batch_size=batch_size, sampler=sampler,
                           shuffle=False, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------
-# Models, seeds, objects, files
+# Models, seeds, objects
 # ---------------------------------------------------------------------------------------------
 
 
@@ -314,8 +321,6 @@ def wrap_ddp(module: torch.nn.Module, **kwargs: Any) -> torch.nn.Module:
     process group. CUDA modules get ``device_ids`` of their parameters' device."""
     if get_world_size() == 1:
         return module
-    from torch.nn.parallel import DistributedDataParallel
-
     param = next(module.parameters(), None)
     if param is not None and param.device.type == "cuda" and "device_ids" not in kwargs:
         kwargs["device_ids"] = [param.device]
@@ -338,22 +343,6 @@ def shared_seed(seed: Optional[int] = None) -> int:
     return int(broadcast_object(random.SystemRandom().randrange(2**31) if is_main_process() else None))
 
 
-def save_checkpoint_on_main(directory: Union[str, os.PathLike], model: Any, config: dict,
-                            node_ids: Sequence[str]):
-    """:func:`~neuncut_pyg.checkpoint.save_checkpoint` on rank 0 only, then a barrier, so that
-    no rank reads the directory before it is complete. Returns the path on every rank."""
-    from pathlib import Path
-
-    from neuncut_pyg.checkpoint import CHECKPOINT_FILE, save_checkpoint
-
-    path = Path(directory) / CHECKPOINT_FILE
-    if is_main_process():
-        path = save_checkpoint(directory, model, config, node_ids)
-    if is_distributed():
-        dist.barrier()
-    return path
-
-
 def broadcast_module(module: torch.nn.Module, src: int = 0) -> None:
     """Overwrites ``module``'s parameters and buffers with rank ``src``'s, in place."""
     if get_world_size() == 1:
@@ -361,48 +350,3 @@ def broadcast_module(module: torch.nn.Module, src: int = 0) -> None:
     with torch.no_grad():
         for tensor in module.state_dict().values():
             dist.broadcast(tensor, src=src)
-
-
-# ---------------------------------------------------------------------------------------------
-# What NeuNcut.fit(distributed=True) uses
-# ---------------------------------------------------------------------------------------------
-
-
-def check_fit_settings(batch_size: Optional[int]) -> None:
-    """Raises if ``fit(distributed=True)`` cannot run: no process group, or no ``batch_size``."""
-    if not is_distributed():
-        raise ValueError("distributed=True needs a torch.distributed process group: call "
-                         "torch.distributed.init_process_group() first (torchrun sets its environment)")
-    if batch_size is None:
-        raise ValueError("distributed=True trains in mini-batches split across the ranks: give a batch_size "
-                         "(the seed nodes per step over all ranks)")
-
-
-def mini_batch_setup(on_batch: torch.nn.Module, sampled: Data, *, num_neighbors: List[int], batch_size: int,
-                     seed: Optional[int] = None):
-    r"""The pieces of :func:`~neuncut_pyg.train.train_mini_batch` on this rank, for
-    ``NeuNcut.fit(distributed=True)``: ``(loader, batch_statistics, reduce_statistics, wrap)``.
-
-    - ``loader``: :func:`ShardedNeighborLoader` with ``ceil(batch_size / world_size)`` seeds
-      per rank, so that ``batch_size`` counts the seeds of a step over all ranks, as in one
-      process; its permutations come from :func:`shared_seed` (``seed``, or rank 0's draw);
-    - ``batch_statistics`` and ``reduce_statistics``: a :class:`StatisticsReducer`;
-    - ``wrap()``: the DDP-wrapped ``on_batch``, built once; every call first copies rank 0's
-      parameters to all ranks (a new run starts from a re-initialized model).
-    """
-    world = get_world_size()
-    num_nodes = int(sampled.num_nodes)
-    per_rank = max(1, min(math.ceil(batch_size / world), math.ceil(num_nodes / world)))
-    loader = ShardedNeighborLoader(sampled, num_neighbors=num_neighbors, batch_size=per_rank,
-                                   seed=shared_seed(seed))
-    reducer = StatisticsReducer(num_nodes)
-    ddp: List[torch.nn.Module] = []
-
-    def wrap() -> torch.nn.Module:
-        if not ddp:
-            ddp.append(wrap_ddp(on_batch))  # DDP broadcasts rank 0's state when built
-        else:
-            broadcast_module(on_batch)
-        return ddp[0]
-
-    return loader, reducer.estimate, reducer, wrap

@@ -29,10 +29,8 @@ nothing inside would save.
 
 Why not the paper's constant (:math:`\gamma = 80`): at :math:`k = 40` the collapse then costs
 :math:`6.2`, less than the cut of a good 40-way partition of a graph whose communities keep half
-of their edges inside (about 20): full-batch training on such a graph at ogbn-arxiv size
-collapsed to 4 clusters (NMI 0.00). The rule gives :math:`\gamma \approx 500` there, and
-:math:`34` for Cora (:math:`k = 7`), where a doubling grid had found 40 to be the smallest weight
-that keeps the relaxation tight.
+of their edges inside (about 20), so training collapses; the rule gives :math:`\gamma \approx
+500` there, and :math:`34` for Cora (:math:`k = 7`). ``docs/defaults.md`` has the measurements.
 """
 from __future__ import annotations
 
@@ -42,15 +40,14 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from neuncut_pyg._validation import check_int
 from neuncut_pyg.adjacency import Adj, as_coo
 
 __all__ = ["auto_gamma", "chance_ncut", "collapse_loss"]
 
 
 def _check_k(num_clusters: int) -> int:
-    if not isinstance(num_clusters, int) or isinstance(num_clusters, bool) or num_clusters < 2:
-        raise ValueError(f"num_clusters must be an integer >= 2, got {num_clusters!r}")
-    return num_clusters
+    return check_int(num_clusters, "num_clusters", minimum=2)
 
 
 def off_diagonal_share(edge_index: Adj, edge_weight: Optional[Tensor] = None, *, num_nodes: int) -> float:

@@ -4,14 +4,13 @@ r"""Synthetic graphs with a planted clustering, at the scale of the OGB node ben
 degrees, communities of unequal size, a controlled fraction of edges between communities (the
 LFR "mixing parameter") and Gaussian-mixture node features. Unlike
 :func:`torch_geometric.utils.stochastic_blockmodel_graph`, which enumerates all :math:`N^2` node
-pairs, it works with *edge stubs*, in :math:`O(N + E)` time and memory, so an
-``ogbn-products``-sized graph (2.4M nodes, 62M edges) takes under a minute and 3.5 GB.
+pairs, it works with *edge stubs*, in :math:`O(N + E)` time and memory, so that graphs of
+``ogbn-products`` size (2.4M nodes, 62M edges) are cheap to make (``benchmarks/generator_scale.py``).
 """
 from __future__ import annotations
 
 import math
 import warnings
-from numbers import Integral, Real
 from typing import Optional
 
 import numpy as np
@@ -19,6 +18,8 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 from torch_geometric.data import Data
+
+from neuncut_pyg._validation import check_int, check_real
 
 __all__ = ["planted_partition_graph", "community_sizes", "degree_propensities"]
 
@@ -34,25 +35,6 @@ _MAX_RATE_SCALE = 4.0
 # Nodes per chunk when adding community centers to the features, so that no [N, F] temporary
 # beside the feature matrix itself is formed.
 _FEATURE_CHUNK = 1 << 16
-
-
-# ----------------------------------------------------------------------------------------------
-# Input checks
-# ----------------------------------------------------------------------------------------------
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return int(value)
-
-
-def _check_real(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -80,9 +62,9 @@ def community_sizes(num_nodes: int, num_communities: int, size_exponent: float =
     Returns:
         torch.Tensor: Sizes ``[K]``, ``int64``.
     """
-    num_communities = _check_int("num_communities", num_communities, 2)
-    num_nodes = _check_int("num_nodes", num_nodes, num_communities)
-    size_exponent = _check_real("size_exponent", size_exponent)
+    num_communities = check_int(num_communities, "num_communities", minimum=2)
+    num_nodes = check_int(num_nodes, "num_nodes", minimum=num_communities)
+    size_exponent = check_real(size_exponent, "size_exponent")
     if size_exponent < 0:
         raise ValueError(f"size_exponent must be >= 0 (0 gives balanced communities), got {size_exponent}")
     shares = np.arange(1, num_communities + 1, dtype=np.float64) ** -size_exponent
@@ -148,21 +130,21 @@ def degree_propensities(
     Returns:
         torch.Tensor: :math:`\boldsymbol{\theta}`, ``[N]``, ``float64``.
     """
-    num_nodes = _check_int("num_nodes", num_nodes, 2)
-    avg_degree = _check_real("avg_degree", avg_degree)
+    num_nodes = check_int(num_nodes, "num_nodes", minimum=2)
+    avg_degree = check_real(avg_degree, "avg_degree")
     if not 0 < avg_degree < num_nodes - 1:
         raise ValueError(
             f"avg_degree must lie in (0, num_nodes - 1) = (0, {num_nodes - 1}), got {avg_degree}"
         )
     if degree_exponent is None:
         return torch.full((num_nodes,), avg_degree, dtype=torch.float64)
-    exponent = _check_real("degree_exponent", degree_exponent)
+    exponent = check_real(degree_exponent, "degree_exponent")
     if exponent <= 1:
         raise ValueError(f"degree_exponent must be > 1 (or None for equal degrees), got {exponent}")
     if max_degree is None:
         high = min(math.sqrt(num_nodes * avg_degree), num_nodes - 1.0)
     else:
-        high = _check_real("max_degree", max_degree)
+        high = check_real(max_degree, "max_degree")
         if not avg_degree < high <= num_nodes - 1:
             raise ValueError(
                 f"max_degree must lie in (avg_degree, num_nodes - 1] = ({avg_degree}, {num_nodes - 1}], "
@@ -390,9 +372,8 @@ def planted_partition_graph(
     the features separate the communities well while :math:`\sigma \ll \sqrt{F}/2` and carry
     little information once :math:`\sigma \gtrsim \sqrt{F}`.
 
-    Cost: :math:`O(N F + E)` time and memory, apart from sorting the :math:`E` edge keys;
-    under a minute and 3.5 GB peak memory for ``ogbn-products`` sizes (2,449,029 nodes,
-    61.9M edges, 100 features) on two (busy) cores. All randomness comes from a ``torch.Generator`` seeded with
+    Cost: :math:`O(N F + E)` time and memory, apart from sorting the :math:`E` edge keys
+    (``benchmarks/generator_scale.py`` times it per size). All randomness comes from a ``torch.Generator`` seeded with
     ``seed``: the global random state is neither used nor changed, and the same arguments give
     the same graph.
 
@@ -430,21 +411,21 @@ def planted_partition_graph(
         >>> data.num_edges / data.num_nodes  # the average degree
         20.0
     """
-    num_communities = _check_int("num_communities", num_communities, 2)
-    num_nodes = _check_int("num_nodes", num_nodes, num_communities)
-    avg_degree = _check_real("avg_degree", avg_degree)
+    num_communities = check_int(num_communities, "num_communities", minimum=2)
+    num_nodes = check_int(num_nodes, "num_nodes", minimum=num_communities)
+    avg_degree = check_real(avg_degree, "avg_degree")
     if not 0 < avg_degree < num_nodes - 1:
         raise ValueError(
             f"avg_degree must lie in (0, num_nodes - 1) = (0, {num_nodes - 1}), got {avg_degree}"
         )
-    mixing = _check_real("mixing", mixing)
+    mixing = check_real(mixing, "mixing")
     if not 0.0 <= mixing <= 1.0:
         raise ValueError(f"mixing must lie in [0, 1] (a fraction of edges), got {mixing}")
-    num_features = _check_int("num_features", num_features, 0)
-    feature_noise = _check_real("feature_noise", feature_noise)
+    num_features = check_int(num_features, "num_features", minimum=0)
+    feature_noise = check_real(feature_noise, "feature_noise")
     if feature_noise < 0:
         raise ValueError(f"feature_noise must be >= 0, got {feature_noise}")
-    seed = _check_int("seed", seed, 0)
+    seed = check_int(seed, "seed", minimum=0)
     sizes = community_sizes(num_nodes, num_communities, size_exponent)
 
     num_edges = round(num_nodes * avg_degree / 2)

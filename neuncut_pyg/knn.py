@@ -26,6 +26,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn import MLP
 from torch_geometric.utils import coalesce
 
+from neuncut_pyg._validation import is_int
 from neuncut_pyg.models import NeuNcut
 
 __all__ = ["knn_graph_from_vectors", "MLPEncoder", "fit_vectors", "predict_vectors"]
@@ -91,10 +92,10 @@ def knn_graph_from_vectors(
     """
     points = _as_matrix(x)
     num_points = points.shape[0]
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k < num_points:
+    if not is_int(k) or not 1 <= k < num_points:
         raise ValueError(f"k must be an integer in [1, N - 1] = [1, {num_points - 1}], got {k!r}")
     m = k if scale_neighbor is None else scale_neighbor
-    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or not 1 <= m <= k:
+    if not is_int(m) or not 1 <= m <= k:
         raise ValueError(f"scale_neighbor must be an integer in [1, k] = [1, {k}], got {scale_neighbor!r}")
 
     search = NearestNeighbors(n_neighbors=k + 1, metric=metric, n_jobs=n_jobs).fit(points)
@@ -219,7 +220,7 @@ def predict_vectors(model: NeuNcut, x: ArrayLike) -> Tensor:
     Raises:
         ValueError: if the model's encoder uses the graph (a GNN cannot assign isolated points).
     """
-    if not isinstance(getattr(model, "encoder", None), MLPEncoder):
+    if not isinstance(getattr(getattr(model, "encoder", None), "net", None), MLPEncoder):
         raise ValueError(
             "predict_vectors needs a NeuNcut whose encoder is an MLPEncoder (it assigns points "
             "without a graph); a GNN encoder needs the graph: use model.predict_proba(data)"

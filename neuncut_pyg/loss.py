@@ -47,7 +47,9 @@ from typing import NamedTuple, Optional
 
 import torch
 from torch import Tensor
+from torch_geometric.utils import to_dense_batch
 
+from neuncut_pyg._validation import check_real
 from neuncut_pyg.adjacency import Adj, all_finite, as_coo, spmm, validate_memberships
 
 __all__ = [
@@ -174,8 +176,6 @@ def ncut_statistics(
 
     if batch is None:
         return NcutStatistics(node_cut.sum(0), ds.sum(0), ds.t() @ s)
-
-    from torch_geometric.utils import to_dense_batch
 
     if batch.dim() != 1 or batch.numel() != num_nodes:
         raise ValueError(f"batch must have shape [{num_nodes}], got {list(batch.shape)}")
@@ -527,8 +527,7 @@ def _validate_k(s: Tensor) -> None:
 
 
 def _validate_collapse_weight(weight: float) -> None:
-    if not (isinstance(weight, (int, float)) and not isinstance(weight, bool) and math.isfinite(weight) and weight >= 0):
-        raise ValueError(f"collapse_weight must be a finite number >= 0, got {weight!r}")
+    check_real(weight, "collapse_weight", minimum=0.0)
 
 
 def _validate_node_weight(node_weight: Tensor, num_nodes: int) -> None:
@@ -549,8 +548,7 @@ def _validate_node_weight(node_weight: Tensor, num_nodes: int) -> None:
 
 def validate_gamma(gamma: float) -> None:
     """Checks the orthogonality weight: a finite number ``>= 0``."""
-    if not (isinstance(gamma, (int, float)) and gamma >= 0 and gamma == gamma and gamma != float("inf")):
-        raise ValueError(f"gamma must be a finite number >= 0, got {gamma!r}")
+    check_real(gamma, "gamma", minimum=0.0)
 
 
 def _validate_deg(deg: Tensor, num_nodes: int) -> None:

@@ -106,9 +106,8 @@ def _cluster_sums(
     """Volumes and intra-cluster weights in :math:`O(E)`, without forming memberships."""
     row, col, weight = edge_arrays(edge_index, edge_weight, num_nodes=labels.size)
     vol, intra = np.zeros(num_clusters), np.zeros(num_clusters)
-    # Edges in blocks: the label temporaries stay small and in cache, 4.7x faster than whole-array
-    # passes at ogbn-products size (124M stored edges: 1.8 s against 8.4 s), and unweighted
-    # graphs are plain counts.
+    # Edges in blocks: the label temporaries stay small and in cache (several times faster than
+    # whole-array passes on large graphs), and unweighted graphs are plain counts.
     for start in range(0, row.size, _EDGE_CHUNK):
         stop = start + _EDGE_CHUNK
         row_cluster, col_cluster = labels[row[start:stop]], labels[col[start:stop]]
@@ -129,7 +128,7 @@ def cluster_pair_weights(labels: NDArray[np.int64], num_clusters: int, row: NDAr
     the edge arrays of :func:`~neuncut_pyg.adjacency.edge_arrays` (each stored edge counts half
     in each direction, as in :func:`_cluster_sums`), so ``P.sum(1)`` are the volumes and
     ``diag(P)`` the weights inside. :math:`O(E + k^2)` time, :math:`O(k^2)` memory: for
-    partitions with few clusters (:mod:`~neuncut_pyg.refinement` calls it once per move)."""
+    partitions with few clusters (:mod:`~neuncut_pyg.start.refinement` calls it once per move)."""
     flat = np.zeros(num_clusters * num_clusters)
     for start in range(0, row.size, _EDGE_CHUNK):
         key = labels[row[start:start + _EDGE_CHUNK]] * num_clusters

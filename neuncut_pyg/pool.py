@@ -6,13 +6,16 @@ graph with them, and returns NeuNcut's relaxed normalized cut (computed by
 """
 from __future__ import annotations
 
-import numbers
 from typing import List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from torch_geometric.nn.models.mlp import MLP
+from torch_geometric.utils import to_dense_batch
+
+from neuncut_pyg._validation import check_probability, is_int
 from neuncut_pyg.adjacency import Adj, as_coo, is_sparse_tensor, spmm
 from neuncut_pyg.loss import (
     DEFAULT_GAMMA,
@@ -115,15 +118,12 @@ class NcutPooling(torch.nn.Module):
         if isinstance(channels, int):
             channels = [channels]
         channels = list(channels)
-        if len(channels) == 0 or any(not _is_int(c) or c < 1 for c in channels):
+        if len(channels) == 0 or any(not is_int(c) or c < 1 for c in channels):
             raise ValueError(f"channels must be a positive int or a non-empty list of them, got {channels}")
-        if not _is_int(k) or k < 2:
+        if not is_int(k) or k < 2:
             raise ValueError(f"k must be an int >= 2 (a cut needs at least two clusters), got {k!r}")
-        if not (0.0 <= dropout < 1.0):
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        check_probability(dropout, "dropout")
         validate_gamma(gamma)
-
-        from torch_geometric.nn.models.mlp import MLP
 
         self.mlp = MLP([int(c) for c in channels] + [int(k)], act=None, norm=None)
         self.k = int(k)
@@ -231,8 +231,6 @@ class NcutPooling(torch.nn.Module):
     def _forward_sparse(
         self, x: Tensor, edge_index: Adj, edge_weight: Optional[Tensor], batch: Optional[Tensor]
     ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        from torch_geometric.utils import to_dense_batch
-
         if x.dim() != 2:
             raise ValueError(
                 f"x must have shape [N, F] in the sparse form, got {list(x.shape)}: for batched "
@@ -304,10 +302,6 @@ def _check_batch(
     if row.numel() > 0 and bool((batch[row] != batch[col]).any()):
         raise ValueError("edge_index connects nodes of different graphs of batch: graphs of a batch must be disjoint")
     return batch, int(batch[-1]) + 1
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _describe(obj: object) -> str:

@@ -19,6 +19,11 @@ sampler kept. Neighbours are sampled uniformly, so :math:`\frac{n_i}{c_i}\sum_{\
 is an unbiased estimate of the sum over all neighbours (exact when every neighbour is kept).
 Summed over the batches of an epoch the seed terms give the full-graph statistics; one batch,
 scaled by :math:`N / B`, is an unbiased estimate of them.
+
+The neighbours' memberships enter only the cut numerators. :class:`MembershipCache` keeps every
+node's memberships as last computed (no gradient, refreshed as seeds pass, as historical
+embeddings do in GNNAutoScale), so that a step runs the encoder on the seeds alone and reads
+each seed's *whole* neighbourhood from the cache (:func:`cached_seed_statistics`).
 """
 from __future__ import annotations
 
@@ -26,13 +31,20 @@ from typing import Optional
 
 import torch
 from torch import Tensor
-
 from torch_geometric.data import Data
+from torch_sparse import SparseTensor
 
-from neuncut_pyg.adjacency import Adj, as_coo, validate_memberships
+from neuncut_pyg.adjacency import Adj, as_coo, csr_matrix, validate_memberships
 from neuncut_pyg.loss import NcutStatistics, _degree, ncut_statistics
 
-__all__ = ["seed_ncut_statistics", "estimate_ncut_statistics", "sampling_data", "batch_estimate"]
+__all__ = [
+    "seed_ncut_statistics",
+    "estimate_ncut_statistics",
+    "sampling_data",
+    "batch_estimate",
+    "cached_seed_statistics",
+    "MembershipCache",
+]
 
 
 def sampling_data(x: Tensor, edge_index: Adj, edge_weight: Optional[Tensor] = None, *, num_nodes: int) -> Data:
@@ -142,3 +154,80 @@ def estimate_ncut_statistics(
     """
     stats = seed_ncut_statistics(s, edge_index, batch_size, deg, edge_weight=edge_weight, num_neighbors=num_neighbors)
     return stats.scale(num_nodes / batch_size)
+
+
+def cached_seed_statistics(s: Tensor, deg: Tensor, neighbour_sum: Tensor) -> NcutStatistics:
+    r"""The seed nodes' terms of the full-graph statistics (partial sums, not scaled), with the
+    neighbours' memberships read from a cache.
+
+    With :math:`\mathbf{m}_i = \sum_v w_{iv}\bar{\mathbf{s}}_v` the seed's neighbourhood sum
+    over cached (constant) memberships :math:`\bar{\mathbf{s}}`, the cut term is written
+
+    .. math::
+        s_{ij}(d_i s_{ij} - 2 m_{ij}) + \mathrm{sg}[s_{ij} m_{ij}],
+
+    whose *value* is the seed's term :math:`s_{ij}(d_i s_{ij} - m_{ij})` and whose *gradient*,
+    :math:`2(d_i s_{ij} - m_{ij})`, is that of :math:`\mathbf{s}_j^{\top}\mathbf{L}\mathbf{s}_j`
+    with respect to :math:`s_{ij}` on a symmetric graph: summed over an epoch's seeds, with a
+    fresh cache, both equal the full-graph ones (tested).
+
+    Args:
+        s (torch.Tensor): Memberships of the seeds ``[B, k]``, with gradients.
+        deg (torch.Tensor): The seeds' full-graph degrees ``[B]``.
+        neighbour_sum (torch.Tensor): :math:`\mathbf{W}_{\mathrm{seeds},:}\bar{\mathbf{S}}` ``[B, k]``.
+    """
+    validate_memberships(s, "s")
+    if deg.shape != (s.size(0),) or neighbour_sum.shape != s.shape:
+        raise ValueError(f"deg must be [{s.size(0)}] and neighbour_sum {list(s.shape)}, got "
+                         f"{list(deg.shape)} and {list(neighbour_sum.shape)}")
+    m = neighbour_sum.detach().to(s.dtype)
+    ds = deg.to(s.dtype).unsqueeze(-1) * s
+    cut = (s * (ds - 2.0 * m)).sum(0) + (s * m).detach().sum(0)
+    return NcutStatistics(cut, ds.sum(0), ds.t() @ s)
+
+
+class MembershipCache:
+    r"""Every node's memberships as last computed, without gradients, and the estimator of the
+    full graph's statistics that reads them (:func:`cached_seed_statistics`).
+
+    Each call of :meth:`statistics` reads the seeds' whole neighbourhoods from the cache, one
+    row gather of :math:`\mathbf{W}` (:math:`O(\sum_{i \in b} d_i k)`), then stores the seeds'
+    new memberships: nodes are at most one epoch stale. :meth:`reset` refreshes every node (a
+    full inference pass), as at the start of a run.
+
+    Args:
+        adj (SparseTensor): The full graph's affinity :math:`\mathbf{W}` (symmetric).
+        deg (torch.Tensor): Full-graph degrees ``[N]``.
+    """
+
+    def __init__(self, adj: SparseTensor, deg: Tensor) -> None:
+        self.rowptr, self.col, self.weight = adj.csr()
+        self.num_nodes = adj.size(1)
+        self.deg = deg
+        self.values: Optional[Tensor] = None
+
+    def reset(self, memberships: Tensor) -> None:
+        """Sets every node's cached memberships ``[N, k]``."""
+        self.values = memberships.detach().clone()
+
+    def neighbour_sum(self, seeds: Tensor) -> Tensor:
+        r""":math:`\mathbf{W}_{\mathrm{seeds},:}\bar{\mathbf{S}}` ``[B, k]``: the seeds' rows of
+        :math:`\mathbf{W}` gathered into a torch CSR matrix, times the cache."""
+        counts = self.rowptr[seeds + 1] - self.rowptr[seeds]
+        crow = torch.zeros(seeds.numel() + 1, dtype=torch.long, device=seeds.device)
+        torch.cumsum(counts, 0, out=crow[1:])
+        total = int(crow[-1])
+        edges = torch.arange(total, device=seeds.device) + torch.repeat_interleave(
+            self.rowptr[seeds] - crow[:-1], counts, output_size=total)
+        weight = torch.ones(total, dtype=self.values.dtype) if self.weight is None \
+            else self.weight[edges].to(self.values.dtype)
+        return csr_matrix(crow, self.col[edges], weight, (seeds.numel(), self.num_nodes)) @ self.values
+
+    def statistics(self, s: Tensor, seeds: Tensor, scale: float = 1.0) -> NcutStatistics:
+        """The seeds' terms (times ``scale``, e.g. ``N / B`` for an unbiased estimate), then
+        the seeds' memberships ``s`` are cached."""
+        if self.values is None:
+            raise RuntimeError("MembershipCache: call reset(memberships) before reading it")
+        stats = cached_seed_statistics(s, self.deg[seeds], self.neighbour_sum(seeds))
+        self.values[seeds] = s.detach().to(self.values.dtype)
+        return stats.scale(scale) if scale != 1.0 else stats

@@ -1,4 +1,5 @@
-"""Shared fixtures: small graphs made on the fly, and a writable copy of the Planetoid raw files."""
+"""Shared fixtures: small graphs made on the fly (used by tests in several folders), and a
+writable copy of the Planetoid raw files."""
 from __future__ import annotations
 
 import importlib.util
@@ -8,6 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch_geometric.data import Data
+from torch_geometric.utils import stochastic_blockmodel_graph
+
+from neuncut_pyg.generators import planted_partition_graph
 
 REPO = Path(__file__).resolve().parents[1]
 # ../shared/datasets/Planetoid beside the checkout (read-only), or NEUNCUT_SHARED_PLANETOID.
@@ -27,20 +32,56 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def missing_planetoid_files(name: str) -> list:
+    """The raw files of Planetoid ``name`` (``"Cora"``, ``"CiteSeer"``) absent from SHARED_PLANETOID."""
+    from neuncut_pyg.data import planetoid_raw_file_names
+
+    raw = SHARED_PLANETOID / name / "raw"
+    return [file for file in planetoid_raw_file_names(name) if not (raw / file).is_file()]
+
+
+def skip_without_planetoid(name: str) -> None:
+    """Skips the calling test, naming the missing files and where to put them, unless every raw
+    file of Planetoid ``name`` is there."""
+    missing = missing_planetoid_files(name)
+    if missing:
+        pytest.skip(f"Planetoid {name} raw files missing: {', '.join(missing)}. Put them in "
+                    f"{SHARED_PLANETOID / name / 'raw'} (PyG's Planetoid raw files), or set "
+                    f"NEUNCUT_SHARED_PLANETOID to a directory holding {name}/raw/ with them")
+
+
 @pytest.fixture(scope="session")
 def planetoid_root(tmp_path_factory) -> Path:
-    """A writable data root holding ``Planetoid/{Cora,CiteSeer}/raw`` copied from shared/.
+    """A writable data root holding ``Planetoid/{Cora,CiteSeer}/raw`` copied from shared/ (the
+    test is skipped, with the missing files named, when Cora's are not all there; tests of
+    CiteSeer call ``skip_without_planetoid("CiteSeer")`` too).
 
     PyG writes ``processed/`` beside ``raw/``, and shared/ is read-only, hence the copy.
     """
-    if not (SHARED_PLANETOID / "Cora" / "raw").is_dir():
-        pytest.skip(f"Planetoid raw files not found at {SHARED_PLANETOID} (set NEUNCUT_SHARED_PLANETOID)")
+    skip_without_planetoid("Cora")
     root = tmp_path_factory.mktemp("data")
     for name in ("Cora", "CiteSeer"):
         src = SHARED_PLANETOID / name / "raw"
         if src.is_dir():
             shutil.copytree(src, root / "Planetoid" / name / "raw")
     return root
+
+
+@pytest.fixture(scope="session")
+def cora_default_fit(planetoid_root):
+    """``(data, model)``: NeuNcut with every default on Cora, seed 0 (three runs of 300 epochs
+    from the spectral start: about 25 s on 2 idle cores), fitted once per session, on one torch
+    thread, for the tests of the README's numbers and of the core runs."""
+    from neuncut_pyg import NeuNcut, load_planetoid
+
+    data = load_planetoid("Cora", planetoid_root)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # as one_torch_thread: a busy machine's thread pool costs more than it gives
+    try:
+        model = NeuNcut(data.num_features, int(data.y.max()) + 1).fit(data, seed=0, progress=False)
+    finally:
+        torch.set_num_threads(before)
+    return data, model
 
 
 @pytest.fixture
@@ -67,3 +108,53 @@ def load_example(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# ------------------------------------------------------------------------------------------------
+# Small planted graphs shared by the tests of several modules (module scope: a test that changes
+# one changes it for its own module only).
+# ------------------------------------------------------------------------------------------------
+def planted_partition(num_blocks: int = 3, block_size: int = 40, num_features: int = 8, seed: int = 0) -> Data:
+    """A stochastic block model graph (p_in 0.25, p_out 0.02) whose features are noisy
+    block-dependent Gaussians; draws from (and reseeds) the global RNG."""
+    torch.manual_seed(seed)
+    probs = torch.full((num_blocks, num_blocks), 0.02)
+    probs.fill_diagonal_(0.25)
+    edge_index = stochastic_blockmodel_graph([block_size] * num_blocks, probs)
+    y = torch.arange(num_blocks).repeat_interleave(block_size)
+    means = 2.0 * torch.randn(num_blocks, num_features)
+    x = means[y] + torch.randn(y.numel(), num_features)
+    return Data(x=x, edge_index=edge_index, y=y)
+
+
+@pytest.fixture(scope="module")
+def three_blocks() -> Data:
+    """3 blocks of 40 nodes, 8 features: the full-batch estimator tests' graph."""
+    return planted_partition()
+
+
+@pytest.fixture(scope="module")
+def four_blocks() -> Data:
+    """4 blocks of 60 nodes (p_in 0.2, p_out 0.02), 8 features: the mini-batch tests' graph."""
+    generator = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    probs = torch.full((4, 4), 0.02)
+    probs.fill_diagonal_(0.2)
+    edge_index = stochastic_blockmodel_graph([60] * 4, probs)
+    y = torch.arange(4).repeat_interleave(60)
+    means = 2.0 * torch.randn(4, 8, generator=generator)
+    x = means[y] + torch.randn(y.numel(), 8, generator=generator)
+    return Data(x=x, edge_index=edge_index, y=y)
+
+
+@pytest.fixture(scope="module")
+def four_communities() -> Data:
+    """600 nodes in 4 communities, 16 noisy features: the MLP input tests' graph."""
+    return planted_partition_graph(600, 4, 12, mixing=0.3, num_features=16, feature_noise=2.0, seed=3)
+
+
+@pytest.fixture(scope="module")
+def six_communities() -> Data:
+    """1200 nodes in 6 communities. Noisy features (alone they give little) on a clear graph:
+    smoothing is what recovers the communities, so the depth matters (the start's tests)."""
+    return planted_partition_graph(1200, 6, 12.0, mixing=0.3, num_features=32, feature_noise=3.0, seed=3)

@@ -27,7 +27,7 @@ from neuncut_pyg.loss import NcutStatistics
 pytestmark = [pytest.mark.filterwarnings("ignore:Sparse:UserWarning"), pytest.mark.usefixtures("one_torch_thread")]
 
 WORLD = 2
-DEADLINE_S = 150
+DEADLINE_S = 600
 NUM_NODES = 240
 SEEDS_PER_RANK = 40
 
@@ -49,7 +49,7 @@ def _model():
 def _one_step(model, loader, estimate, reduce=None):
     """One step of the real training loop; returns (loss, gradients). SGD with lr=0 keeps the
     parameters and leaves the (DDP-averaged) gradients in .grad."""
-    from neuncut_pyg.train import train_mini_batch
+    from neuncut_pyg.fitting import train_mini_batch
 
     params = list(model.parameters())
     history = train_mini_batch(model, loader, estimate, reduce_statistics=reduce, epochs=1, lr=1.0,
@@ -57,12 +57,25 @@ def _one_step(model, loader, estimate, reduce=None):
     return history.loss[0], [p.grad.detach().clone() for p in params]
 
 
+class _AllBatchNodes(torch.nn.Module):
+    """The model on a NeighborLoader batch: memberships of every node of the batch, as the
+    sampled-neighbour estimator (sampling.batch_estimate) reads them."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch):
+        return self.model._logits(self.model.encoder.batch_input(batch)).softmax(dim=-1)
+
+
 def _worker(rank: int, port: int, out: str) -> None:
     import torch.distributed as dist
 
-    from neuncut_pyg.checkpoint import load_checkpoint
-    from neuncut_pyg.distributed import ShardedNeighborLoader, StatisticsReducer, save_checkpoint_on_main, wrap_ddp
-    from neuncut_pyg.models import NeuNcut, _OnBatch
+    from neuncut_pyg.checkpoint import load_checkpoint, save_checkpoint_on_main
+    from neuncut_pyg.distributed import ShardedNeighborLoader, StatisticsReducer, wrap_ddp
+    from neuncut_pyg.models import NeuNcut
+    from neuncut_pyg.models.graph import Graph
 
     torch.set_num_threads(1)
     os.environ["MASTER_ADDR"] = "127.0.0.1"
@@ -74,17 +87,17 @@ def _worker(rank: int, port: int, out: str) -> None:
 
         # 1. One step, with the library's pieces: sharded seeds, the reducer, DDP.
         model = _model()
-        sampled = model._sampling_data(data.x, data.edge_index, None, NUM_NODES)
+        sampled = model.encoder.sampling_data(data.x, Graph(data.x, data.edge_index))
         loader = ShardedNeighborLoader(sampled, num_neighbors=[-1, -1], batch_size=SEEDS_PER_RANK, seed=3)
         batch = next(iter(loader))  # full neighbourhoods: no sampling randomness
         reducer = StatisticsReducer(NUM_NODES)
-        loss, grads = _one_step(wrap_ddp(_OnBatch(model)), [batch], reducer.estimate, reducer)
+        loss, grads = _one_step(wrap_ddp(_AllBatchNodes(model)), [batch], reducer.estimate, reducer)
         result.update(seeds=batch.n_id[: batch.batch_size].clone(), loss=loss, grads=grads)
 
         # 2. fit(distributed=True), no seed: ranks start from different initializations and
         # sample different neighbours; the fitted model must still be one model.
         fitted = NeuNcut(8, 4, hidden_channels=16)
-        fitted.fit(data, epochs=3, lr=1e-2, n_init=2, batch_size=60, num_neighbors=[5, 5],
+        fitted.fit(data, epochs=3, lr=1e-2, n_init=2, batch_size=60, num_neighbors=[5],
                    progress=False, distributed=True)
         result.update(state={k: v.clone() for k, v in fitted.state_dict().items()},
                       objectives=fitted.init_objectives_, history=fitted.loss_history_.as_dict(),
@@ -128,7 +141,7 @@ def two_ranks(tmp_path_factory):
 def test_one_step_equals_one_process_over_the_union_batch(two_ranks):
     from torch_geometric.loader import NeighborLoader
 
-    from neuncut_pyg.models import _OnBatch
+    from neuncut_pyg.models.graph import Graph
     from neuncut_pyg.sampling import batch_estimate
 
     union = torch.cat([r["seeds"] for r in two_ranks])
@@ -136,9 +149,9 @@ def test_one_step_equals_one_process_over_the_union_batch(two_ranks):
 
     model = _model()
     data = _graph()
-    sampled = model._sampling_data(data.x, data.edge_index, None, NUM_NODES)
+    sampled = model.encoder.sampling_data(data.x, Graph(data.x, data.edge_index))
     batch = next(iter(NeighborLoader(sampled, num_neighbors=[-1, -1], input_nodes=union, batch_size=union.numel())))
-    loss, grads = _one_step(_OnBatch(model), [batch], lambda s, b: batch_estimate(s, b, NUM_NODES))
+    loss, grads = _one_step(_AllBatchNodes(model), [batch], lambda s, b: batch_estimate(s, b, NUM_NODES))
 
     for rank in two_ranks:
         assert rank["loss"] == pytest.approx(loss, rel=1e-5, abs=1e-5)
@@ -154,7 +167,8 @@ def test_fitted_model_is_identical_on_every_rank(two_ranks):
     for key, value in first["state"].items():
         assert torch.equal(value, second["state"][key]), key
     assert first["objectives"] == second["objectives"]
-    assert first["history"] == second["history"]
+    for key in ("loss", "cut", "orth"):  # the per-epoch wall times differ, naturally
+        assert first["history"][key] == second["history"][key]
     assert torch.equal(first["labels"], second["labels"])
     assert len(first["objectives"]) == 2 and len(first["history"]["loss"]) == 3
 

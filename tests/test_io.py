@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
+import neuncut_pyg
 from neuncut_pyg.checkpoint import CHECKPOINT_FILE, CHECKPOINT_FORMAT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
 from neuncut_pyg.io import (
     InputError,
@@ -229,7 +230,7 @@ def test_checkpoint_round_trip(tmp_path, small_model):
     assert torch.allclose(loaded.predict_proba(data), model.predict_proba(data))
     meta = json.loads((tmp_path / "ck" / "config.json").read_text())
     assert meta["format_version"] == CHECKPOINT_FORMAT_VERSION and meta["model_kwargs"]["encoder"] == "sage"
-    assert meta["package_version"] == "0.1.0" and meta["num_nodes"] == 4
+    assert meta["package_version"] == neuncut_pyg.__version__ and meta["num_nodes"] == 4
 
 
 def test_checkpoint_errors(tmp_path, small_model):

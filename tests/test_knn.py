@@ -83,20 +83,34 @@ def test_mlp_encoder_ignores_the_graph():
     assert torch.equal(out, encoder(x, None))
 
 
+# Measured over seeds 0-7 (NMI of the 200 training points / of the 60 new ones): 1.000 / 1.000
+# on six seeds, 0.920 / 1.000 on seed 7, and 0.778 / 0.790 on seed 5, where all three runs
+# stalled (best loss 0.086 against 0.000). Over KNN_SEEDS every run must end above MIN_RUN_NMI
+# and the mean above MIN_MEAN_NMI (one stalled seed in five leaves the mean at 0.96).
+KNN_SEEDS = range(5)
+MIN_RUN_NMI = 0.7
+MIN_MEAN_NMI = 0.9
+
+
 def test_fit_vectors_clusters_blobs_and_assigns_new_points_alone():
     x, y = make_blobs(n_samples=260, centers=[[0.0, 0.0], [8.0, 0.0], [0.0, 8.0]], cluster_std=1.0, random_state=0)
     x_train, y_train, x_new, y_new = x[:200], y[:200], x[200:], y[200:]
-    model = fit_vectors(x_train, 3, n_neighbors=8, hidden_channels=32, epochs=150, lr=1e-2, seed=0)
-    assert isinstance(model.encoder, MLPEncoder)
-    assert nmi(y_train, predict_vectors(model, x_train).argmax(-1)) > 0.9
-    # New points, one at a time: a forward pass without any graph
-    single = torch.cat([predict_vectors(model, x_new[i : i + 1]) for i in range(len(x_new))])
-    together = predict_vectors(model, x_new)
-    assert torch.allclose(single, together, atol=1e-6)
-    assert nmi(y_new, together.argmax(-1)) > 0.9
-    # Equal seeds, equal models
-    again = fit_vectors(x_train, 3, n_neighbors=8, hidden_channels=32, epochs=150, lr=1e-2, seed=0)
-    assert torch.allclose(predict_vectors(again, x_new), together)
+    seen, unseen = [], []
+    for seed in KNN_SEEDS:
+        model = fit_vectors(x_train, 3, n_neighbors=8, hidden_channels=32, epochs=150, lr=1e-2, seed=seed)
+        assert isinstance(model.encoder.net, MLPEncoder)
+        seen.append(nmi(y_train, predict_vectors(model, x_train).argmax(-1)))
+        together = predict_vectors(model, x_new)
+        unseen.append(nmi(y_new, together.argmax(-1)))
+        if seed == KNN_SEEDS[0]:
+            # New points, one at a time: a forward pass without any graph
+            single = torch.cat([predict_vectors(model, x_new[i : i + 1]) for i in range(len(x_new))])
+            assert torch.allclose(single, together, atol=1e-6)
+            # Equal seeds, equal models
+            again = fit_vectors(x_train, 3, n_neighbors=8, hidden_channels=32, epochs=150, lr=1e-2, seed=seed)
+            assert torch.allclose(predict_vectors(again, x_new), together)
+    for scores in (seen, unseen):
+        assert min(scores) > MIN_RUN_NMI and sum(scores) / len(scores) > MIN_MEAN_NMI, (seen, unseen)
 
 
 def test_predict_vectors_rejects_graph_encoders():

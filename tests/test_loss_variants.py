@@ -41,6 +41,18 @@ def dense_ratio_cut(s, w, gamma):
     return cut + gamma / 2 * orth, cut, orth
 
 
+def dense_ncut(s, w, gamma):
+    """sum_j s_j^T L s_j / d^T s_j and ||H^T D H - I||_F / k with H = S diag(d^T S)^-1/2."""
+    w = 0.5 * (w + w.t())
+    d = w.sum(1)
+    lap = torch.diag(d) - w
+    h = s / (d @ s).sqrt()
+    k = s.size(1)
+    cut = torch.trace(h.t() @ lap @ h)
+    orth = torch.linalg.norm(h.t() @ torch.diag(d) @ h - torch.eye(k, dtype=s.dtype)) / k
+    return cut + gamma / 2 * orth, cut, orth
+
+
 def dense_modularity(s, w, collapse_weight, collapse="volume"):
     """DMoN: Q = tr(S^T B S) / 2m with B = W - d d^T / 2m, plus the collapse regularizer."""
     w = 0.5 * (w + w.t())
@@ -323,12 +335,23 @@ def test_bad_node_weight_raises(node_weight, match):
         ncut_statistics(s, edge_index, weight, node_weight=node_weight)
 
 
-def test_existing_ncut_loss_is_unchanged_by_the_default():
-    edge_index, weight, s = _graph_and_s()
-    a = relaxed_ncut_loss(s, edge_index, weight, gamma=40.0)
-    b = ncut_loss_from_statistics(ncut_statistics(s, edge_index, weight, node_weight=None), 40.0)
-    for got, want in zip(a, b):
-        torch.testing.assert_close(got, want, rtol=0, atol=0)
+@pytest.mark.parametrize("weighted", [True, False])
+def test_ncut_loss_with_the_default_node_weight_is_the_dense_ncut(weighted):
+    # node_weight=None must leave the normalized cut itself: degrees as volumes, checked against
+    # the dense formula (value and gradient), not against the statistics it is computed from.
+    n, k, gamma = 40, 4, 40.0
+    edge_index, weight = random_graph(n, seed=6, weighted=weighted)
+    dense = to_dense_adj(edge_index, edge_attr=weight, max_num_nodes=n)[0].double()
+    logits, s = memberships(n, k, seed=6)
+    ref = dense_ncut(s, dense, gamma)
+    out = relaxed_ncut_loss(s, edge_index, weight, gamma=gamma)
+    stats = ncut_statistics(s, edge_index, weight, node_weight=None)
+    for got, via_stats, want in zip(out, ncut_loss_from_statistics(stats, gamma), ref):
+        torch.testing.assert_close(got, want, **TOL)
+        torch.testing.assert_close(via_stats, want, **TOL)
+    torch.testing.assert_close(grad_of(out.loss, logits), grad_of(ref[0], logits), **TOL)
+    # ...and it is not the ratio cut: on this graph the two differ.
+    assert abs(float(out.cut.detach()) - float(dense_ratio_cut(s, dense, gamma)[1].detach())) > 1e-3
 
 
 def test_empty_clusters_are_finite():

@@ -173,24 +173,34 @@ def test_unbatched_dense_input_gets_a_batch_dimension():
     assert cut.dim() == 0 and orth.dim() == 0
 
 
-def test_training_on_the_loss_recovers_planted_blocks():
-    torch.manual_seed(0)
+# The seeds whose untrained layer is far from the blocks (accuracy 0.67, 0.52, 0.55; over seeds
+# 0-7 it ranges 0.52-0.97, the features alone separating the blocks), so that the bar is
+# training's. Measured after 150 steps, seeds 0-7: accuracy 0.983-1.000, loss down to
+# 0.004-0.012 of its start.
+@pytest.mark.usefixtures("one_torch_thread")
+@pytest.mark.parametrize("seed", [1, 4, 5])
+def test_training_on_the_loss_recovers_planted_blocks(seed):
+    torch.manual_seed(seed)
     edge_index = stochastic_blockmodel_graph([30, 30], [[0.4, 0.02], [0.02, 0.4]])
     truth = torch.arange(60) // 30
     # The MLP sees only features: they separate the blocks, but nothing tells it which direction
     # of feature space matters except the cut of the graph.
     x = torch.randn(60, IN_CHANNELS) + (2 * truth - 1).unsqueeze(-1).float()
     pool = NcutPooling([IN_CHANNELS, 32], k=2)
+
+    def accuracy(s):
+        pred = s.argmax(-1)
+        return max(float((pred == truth).float().mean()), float((pred != truth).float().mean()))
+
     opt = torch.optim.Adam(pool.parameters(), lr=0.01)
-    _, _, _, cut0, orth0 = pool(x, edge_index)
+    s0, _, _, cut0, orth0 = pool(x, edge_index)
+    assert accuracy(s0) < 0.8  # the premise: untrained, the layer does not find the blocks
     for _ in range(150):
         opt.zero_grad()
         s, _, _, cut, orth = pool(x, edge_index)
         (cut + orth).backward()
         opt.step()
-    pred = s.argmax(-1)
-    accuracy = max(float((pred == truth).float().mean()), float((pred != truth).float().mean()))
-    assert accuracy > 0.9
+    assert accuracy(s) > 0.95
     assert float((cut + orth).detach()) < 0.1 * float((cut0 + orth0).detach())
 
 

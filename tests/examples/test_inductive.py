@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import load_example
+from conftest import REPO, load_example
 
 from neuncut_pyg.metrics import nmi, normalized_cut
 
-REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "examples" / "inductive.py"
 NUMBER = r"[-+]?(?:\d+\.\d+|nan|inf)"
 CELL = rf"({NUMBER}) ± ({NUMBER})"

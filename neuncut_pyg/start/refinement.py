@@ -3,11 +3,9 @@ r"""Discrete refinement of a partition by merge-split moves.
 :math:`k`-means on a spectral embedding, and any local descent on the relaxed normalized cut,
 can stop at a partition that halves a large community and merges two small ones: leaving it
 takes two coordinated moves, a merge and a split, and each alone makes the partition worse.
-Communities of very different sizes make this common (a Zipf-sized planted partition at
-ogbn-products' degree, 400k nodes and 47 communities: the largest community halved, NMI 0.927).
-:func:`merge_split_refinement` makes such moves while they improve the partition, and
-:func:`~neuncut_pyg.baselines.smoothed_feature_clustering` (NeuNcut's spectral start) applies
-it to its result.
+Communities of very different sizes make this common. :func:`merge_split_refinement` makes such
+moves while they improve the partition; the method's start
+(:func:`~neuncut_pyg.start.smoothed_feature_clustering`) applies it to its result.
 """
 from __future__ import annotations
 
@@ -15,11 +13,12 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.cluster import KMeans
 from torch import Tensor
 
+from neuncut_pyg._validation import check_int
 from neuncut_pyg.adjacency import Adj, edge_arrays
-from neuncut_pyg.metrics import modularity_from_sums, cluster_pair_weights
+from neuncut_pyg.metrics import cluster_pair_weights, modularity_from_sums
+from neuncut_pyg.start.embedding import kmeans_labels, sample_centres
 
 __all__ = ["merge_split_refinement", "MergeSplitRefinement"]
 
@@ -57,9 +56,8 @@ def _bisect(points: NDArray[np.float64], seed: int) -> NDArray[np.int64]:
     """0/1 sides of 2-means on ``points``; a large cluster's centres are fitted on a sample and
     every row goes to the nearer one (one matrix-vector product)."""
     if points.shape[0] <= _BISECTION_SAMPLE:
-        return KMeans(2, n_init=_BISECTION_RESTARTS, random_state=seed).fit_predict(points).astype(np.int64)
-    sample = np.random.default_rng(seed).choice(points.shape[0], size=_BISECTION_SAMPLE, replace=False)
-    c0, c1 = KMeans(2, n_init=_BISECTION_RESTARTS, random_state=seed).fit(points[sample]).cluster_centers_
+        return kmeans_labels(points, 2, seed=seed, n_init=_BISECTION_RESTARTS)
+    c0, c1 = sample_centres(points, 2, n_init=_BISECTION_RESTARTS, seed=seed, sample_size=_BISECTION_SAMPLE)
     # |p - c1|^2 < |p - c0|^2  <=>  2 p . (c1 - c0) > |c1|^2 - |c0|^2
     return (2.0 * (points @ (c1 - c0)) > c1 @ c1 - c0 @ c0).astype(np.int64)
 
@@ -93,14 +91,9 @@ def merge_split_refinement(
     and a split is the reverse of a merge of its two halves. Each round applies the move
     :math:`(a, b, c)` that lowers the Ncut most **among those that also raise the modularity**,
     and stops when none does (or after ``max_moves``). Both conditions are needed: the Ncut
-    alone rewards splitting off disconnected pieces at no cost (on Cora, Ncut-only moves took
-    the spectral start's Ncut from 0.61 to 0.10 and its NMI from 0.55 to 0.05, by making one
-    giant cluster), while the modularity penalizes that; and the Ncut is the objective NeuNcut
-    minimizes. On the spectral starts of Cora and CiteSeer no move passes both tests, so they
-    are unchanged. On a Zipf-sized planted partition (400k nodes, average degree 50, 47
-    communities, mixing 0.5) three moves re-joined the halves of the largest community and
-    separated merged small ones: Ncut 25.41 to 24.01 (the planted partition's: 23.80),
-    modularity 0.391 to 0.416, NMI 0.927 to 0.970, in 16 s.
+    alone rewards splitting off disconnected pieces at no cost, which the modularity penalizes;
+    and the Ncut is the objective NeuNcut minimizes. (What the moves change on Cora, CiteSeer and
+    large planted graphs: ``docs/defaults.md``.)
 
     Cost per round: one pass over the edges (:math:`O(E)`, the :math:`2k \times 2k` weights
     between cluster halves, from which the :math:`k \times k` ones follow), 2-means of the
@@ -137,13 +130,11 @@ def merge_split_refinement(
     if not np.isfinite(embedding).all():
         raise ValueError("embedding contains NaN or infinite values")
     k = int(labels.max()) + 1 if num_clusters is None and num_nodes else num_clusters
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 2:
-        raise ValueError(f"num_clusters must be an integer >= 2, got {k!r}")
+    k = check_int(k, "num_clusters", minimum=2)
     if num_nodes and (labels.min() < 0 or labels.max() >= k):
         raise ValueError(f"labels must lie in [0, {k - 1}], got values in [{labels.min()}, {labels.max()}]")
     max_moves = k if max_moves is None else max_moves
-    if not isinstance(max_moves, (int, np.integer)) or isinstance(max_moves, bool) or max_moves < 0:
-        raise ValueError(f"max_moves must be an integer >= 0, got {max_moves!r}")
+    max_moves = check_int(max_moves, "max_moves", minimum=0)
     row, col, weight = edge_arrays(edge_index, edge_weight, num_nodes=num_nodes)
     if row.size == 0 or (weight is not None and not weight.sum() > 0):
         raise ValueError("the graph has no edge weight: no cut or modularity to improve")

@@ -7,16 +7,19 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "examples" / "add_loss_to_gnn.py"
 NUMBER = r"([-+]?(?:\d+\.?\d*|nan|inf))"
 
 # Measured in --quick mode: NMI 0.985 at seed 0 and 0.86-1.00 over seeds 0-7; chance is about 0.01.
 MIN_QUICK_NMI = 0.7
+# Measured in --quick mode, seeds 0-7 (96 training graphs, 10 epochs): train accuracy 0.854-0.969
+# with NcutPooling and 0.865-0.969 with DMoNPooling (seed 0: 0.917 and 0.885). Their test
+# accuracies, on 24 graphs, spread over 0.54-0.92 and are only range-checked here.
+MIN_QUICK_TRAIN_ACC = 0.75
 
 
 def load_example():
@@ -47,7 +50,9 @@ def test_quick_run_prints_finite_results_and_recovers_blocks():
     )
     assert set(rows) == {"NcutPooling", "DMoNPooling"}, out
     for train_acc, test_acc, seconds in rows.values():
-        assert 0.0 <= train_acc <= 1.0 and 0.0 <= test_acc <= 1.0 and math.isfinite(seconds), out
+        assert 0.0 <= test_acc <= 1.0 and math.isfinite(seconds), out
+        # Both classifiers learn the task (chance: 0.5, the classes are balanced).
+        assert train_acc >= MIN_QUICK_TRAIN_ACC, out
 
 
 def test_bad_arguments_are_rejected():

@@ -9,11 +9,10 @@ import pytest
 import torch
 from torch_geometric.utils import to_undirected
 
-from neuncut_pyg import refinement
-from neuncut_pyg.baselines import smoothed_feature_clustering
+from neuncut_pyg.start import refinement, smoothed_feature_clustering
 from neuncut_pyg.generators import planted_partition_graph
 from neuncut_pyg.metrics import modularity, nmi, normalized_cut
-from neuncut_pyg.refinement import MergeSplitRefinement, merge_split_refinement
+from neuncut_pyg.start.refinement import MergeSplitRefinement, merge_split_refinement
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -148,17 +147,32 @@ def test_large_clusters_are_bisected_on_a_sample(monkeypatch):
     assert nmi(y, result.labels) == pytest.approx(1.0)
 
 
+# Zipf-sized communities: k-means on the embedding leaves merged and halved communities, which
+# the moves undo. Measured on 2,000-node graphs (20 communities), graph seeds 0-3: NMI
+# 0.904 -> 0.939, 0.889 -> 0.923, 0.896 -> 0.896 (no improving move: partition kept),
+# 0.903 -> 0.938; on the 5,000-node graph of seed 0, 0.888 -> 0.922. Every refinement that
+# moves raises the NMI by more than MIN_GAIN (measured 0.034-0.035).
+MIN_GAIN = 0.02
+
+
 def test_the_spectral_start_is_refined():
-    # Zipf-sized communities: k-means on the embedding leaves merged and halved communities,
-    # which the moves undo (NMI 0.888 -> 0.922 on this graph).
-    data = planted_partition_graph(5000, 20, 30.0, mixing=0.5, num_features=16, feature_noise=4.0, seed=0)
-    plain = smoothed_feature_clustering(data.x, data.edge_index, 20, steps=[8], seed=0, merge_split=False)
-    refined = smoothed_feature_clustering(data.x, data.edge_index, 20, steps=[8], seed=0)
-    assert refined.steps == plain.steps == 8
-    assert refined.modularity == pytest.approx(modularity(refined.labels, data.edge_index))
-    assert refined.modularity > plain.modularity
-    assert normalized_cut(refined.labels, data.edge_index) < normalized_cut(plain.labels, data.edge_index)
-    assert nmi(data.y, refined.labels) > nmi(data.y, plain.labels) + 0.02
+    moved = 0
+    for graph_seed in range(4):
+        data = planted_partition_graph(2000, 20, 30.0, mixing=0.5, num_features=16, feature_noise=4.0,
+                                       seed=graph_seed)
+        plain = smoothed_feature_clustering(data.x, data.edge_index, 20, steps=[8], seed=0, merge_split=False)
+        refined = smoothed_feature_clustering(data.x, data.edge_index, 20, steps=[8], seed=0)
+        assert refined.steps == plain.steps == 8
+        assert refined.modularity == pytest.approx(modularity(refined.labels, data.edge_index))
+        # What every move guarantees: modularity up, Ncut down (or nothing moved).
+        assert refined.modularity >= plain.modularity - 1e-12
+        assert normalized_cut(refined.labels, data.edge_index) <= normalized_cut(plain.labels, data.edge_index) + 1e-9
+        if refined.modularity > plain.modularity + 1e-9:
+            moved += 1
+            assert nmi(data.y, refined.labels) > nmi(data.y, plain.labels) + MIN_GAIN, graph_seed
+        else:
+            assert nmi(refined.labels, plain.labels) == pytest.approx(1.0)  # the partition kept
+    assert moved >= 2  # measured: 3 of 4 graphs have a k-means mistake to undo
 
 
 @pytest.mark.parametrize("labels, embedding, kwargs, match", [

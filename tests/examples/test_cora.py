@@ -1,4 +1,5 @@
-"""examples/cora.py: a quick run prints one table of finite scores; missing data is a clean error."""
+"""examples/cora.py: a quick run prints one table whose NeuNcut NMI keeps what its start found;
+missing data is a clean error; the full run (slow) reaches the README's targets."""
 from __future__ import annotations
 
 import math
@@ -9,17 +10,23 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import load_example
+from conftest import REPO, load_example
 
-REPO = Path(__file__).resolve().parents[1]
+from neuncut_pyg.data import load_planetoid
+from neuncut_pyg.metrics import nmi, normalized_cut
+
 SCRIPT = REPO / "examples" / "cora.py"
 NUMBER = r"[-+]?(?:\d+\.\d+|nan|inf)"
 CELL = rf"({NUMBER}) ± ({NUMBER})"
 METRICS = ["NMI", "ACC", "ARI", "Ncut", "Modularity", "Conductance", "seconds"]
 
-#: The acceptance bar of the full default run: mean NMI over 5 seeds (measured: see the report in
-#: examples/cora.py's docstring: 0.575 with the spectral start). Spectral clustering reaches about 0.34.
-MIN_DEFAULT_NMI = 0.52
+#: The acceptance bar of the full default run, means over 5 seeds: the README's targets (as in
+#: tests/benchmarks/test_readme_claims.py, which checks one seed in the fast suite). Measured:
+#: NMI 0.575 ± 0.004, ACC 0.740 ± 0.003 (examples/cora.py's docstring); spectral clustering 0.34.
+MIN_DEFAULT_NMI = 0.55
+MIN_DEFAULT_ACC = 0.70
+#: How far below its own start's NMI the --quick run may end (measured: see the test).
+QUICK_MARGIN_BELOW_START = 0.02
 
 
 def run_example(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -43,20 +50,40 @@ def parse_table(out: str) -> dict:
     return rows
 
 
-def test_quick_run_prints_one_table_of_finite_scores(planetoid_root, tmp_path):
+def test_quick_run_prints_one_table_and_keeps_what_its_start_found(planetoid_root, tmp_path, capsys, monkeypatch):
+    # In-process, so that the start partition of the fit can be read: the printed NeuNcut NMI
+    # must be at least its own start's, less QUICK_MARGIN_BELOW_START (30 epochs of one run
+    # fitted to the whole start move few nodes: measured, seed 0, NMI 0.5466 against its
+    # start's 0.5475, Ncut 0.559 against 0.614), and above spectral clustering's.
+    example = load_example("cora")
+    starts = []
+    fit = example.NeuNcut.fit
+
+    def spy(self, *args, **kwargs):
+        model = fit(self, *args, **kwargs)
+        starts.append(model.init_clustering_.labels)
+        return model
+
+    monkeypatch.setattr(example.NeuNcut, "fit", spy)
     png = tmp_path / "cora.png"
-    result = run_example("--quick", "--root", str(planetoid_root), "--plot", str(png))
-    assert result.returncode == 0, result.stderr[-3000:]
-    rows = parse_table(result.stdout)
-    assert set(rows) == {"NeuNcut, 1 seed", "Spectral clustering"}, result.stdout
+    assert example.main(["--quick", "--root", str(planetoid_root), "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    rows = parse_table(out)
+    assert set(rows) == {"NeuNcut, 1 seed", "Spectral clustering"}, out
     for scores in rows.values():
         for metric, (mean, std) in scores.items():
-            assert math.isfinite(mean) and math.isfinite(std), (metric, result.stdout)
-        assert 0.0 <= scores["NMI"][0] <= 1.0 and 0.0 <= scores["ACC"][0] <= 1.0
+            assert math.isfinite(mean) and math.isfinite(std), (metric, out)
         assert 0.0 < scores["Ncut"][0] < 7.0  # a 7-way normalized cut lies in [0, 7]
-    # Even 30 epochs of one run learn something: chance NMI is about 0.01.
-    assert rows["NeuNcut, 1 seed"]["NMI"][0] > 0.2, result.stdout
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    (start,) = starts
+    data = load_planetoid("Cora", planetoid_root)
+    neuncut_nmi, start_nmi = rows["NeuNcut, 1 seed"]["NMI"][0], nmi(data.y, start)
+    assert start_nmi > 0.5, start_nmi  # the README's start: 0.548
+    assert neuncut_nmi >= start_nmi - QUICK_MARGIN_BELOW_START, (neuncut_nmi, start_nmi, out)
+    # What the 30 epochs do: lower the graph's Ncut below the start's (seed 0: 0.614 -> 0.559).
+    assert rows["NeuNcut, 1 seed"]["Ncut"][0] < normalized_cut(start, data.edge_index) - 0.01, out
+    assert neuncut_nmi > rows["Spectral clustering"]["NMI"][0] + 0.1, out  # README: 0.575 against 0.34
 
 
 def test_missing_data_exits_with_the_message_and_no_traceback(tmp_path):
@@ -92,4 +119,5 @@ def test_default_run_reaches_the_nmi_bar(planetoid_root):
     rows = parse_table(result.stdout)
     neuncut = rows["NeuNcut, 5 seeds"]
     assert neuncut["NMI"][0] >= MIN_DEFAULT_NMI, result.stdout
+    assert neuncut["ACC"][0] >= MIN_DEFAULT_ACC, result.stdout
     assert neuncut["NMI"][0] > rows["Spectral clustering"]["NMI"][0], result.stdout
