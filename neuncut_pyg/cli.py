@@ -428,7 +428,8 @@ def _gamma(text: str):
 
 def _per_mode_default(name: str) -> str:
     """The help's ``(default: ...)`` of a setting NeuNcut.fit defaults per mode (None passed through)."""
-    return f"(default: NeuNcut.fit's, {FULL_BATCH_DEFAULTS[name]} full batch, {MINI_BATCH_DEFAULTS[name]} with --batch-size)"
+    full, mini = FULL_BATCH_DEFAULTS[name], MINI_BATCH_DEFAULTS[name]
+    return f"(default: NeuNcut.fit's, {full} full batch, {mini} with --batch-size)"
 
 
 #: Help of ``--nodes``, whose value is a file with ``--edges`` and a number with ``--dataset synthetic``.

@@ -288,6 +288,14 @@ def majority(assigned, ids, data, community):
     return max(set(clusters), key=clusters.count)
 
 
+def fit_edges(capsys, root, out, *options):
+    """``neuncut fit`` on the test graph's edge list with ``options`` (quick, k=3): stdout and the assignments."""
+    status, stdout, err = run_main(capsys, "fit", "--edges", root / "edges.csv", *options, "--k", 3, "--out", out,
+                                   *QUICK)
+    assert status == 0, err
+    return stdout, read_csv(out / "assignments.csv")
+
+
 def test_nodes_only_in_the_features_file_are_assigned(graph_files, tmp_path, capsys):
     """fit: two ids of the features file have no edges; they become isolated nodes assigned by
     their features, and every node of the features file gets a row. assign: two more new nodes
@@ -297,11 +305,8 @@ def test_nodes_only_in_the_features_file_are_assigned(graph_files, tmp_path, cap
     features = tmp_path / "features.csv"
     features.write_text((root / "features.csv").read_text() + f"lonely_0,{means[0]}\nlonely_1,{means[1]}\n")
     out = tmp_path / "run"
-    status, stdout, err = run_main(capsys, "fit", "--edges", root / "edges.csv", "--features", features, "--k", 3,
-                                   "--out", out, *QUICK)
-    assert status == 0, err
+    stdout, rows = fit_edges(capsys, root, out, "--features", features)
     assert "(242 nodes, k=3; 2 of the nodes without edges)" in stdout
-    rows = read_csv(out / "assignments.csv")
     assert [row["node_id"] for row in rows][-2:] == ["lonely_0", "lonely_1"] and len(rows) == 242
     fitted = {row["node_id"]: int(row["cluster"]) for row in rows}
     assert all(0.0 < float(row["confidence"]) <= 1.0 for row in rows)
@@ -332,11 +337,8 @@ def test_featureless_graph_takes_isolated_nodes_from_a_node_list(graph_files, tm
     nodes = tmp_path / "nodes.txt"
     nodes.write_text("node\n" + "\n".join(ids[:5]) + "\nhermit\n")
     out = tmp_path / "run"
-    status, stdout, err = run_main(capsys, "fit", "--edges", root / "edges.csv", "--nodes", nodes, "--k", 3,
-                                   "--out", out, *QUICK)
-    assert status == 0, err
+    stdout, rows = fit_edges(capsys, root, out, "--nodes", nodes)
     assert "(241 nodes, k=3; 1 of the nodes without edges)" in stdout
-    rows = read_csv(out / "assignments.csv")
     assert rows[-1]["node_id"] == "hermit" and len(rows) == 241
     more = tmp_path / "more.txt"
     more.write_text("hermit\nrecluse\n")
