@@ -205,19 +205,20 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def measure(reader: Callable, path: Path) -> Tuple[float, float, int]:
-    """``(seconds, peak RSS increase in MiB, number of nodes)`` of ``reader(path)`` in a forked child."""
+def measure(reader: Callable, path: Path) -> Tuple[float, float, float, int]:
+    """``(seconds, CPU seconds, peak RSS increase in MiB, number of nodes)`` of ``reader(path)`` in a
+    forked child. CPU seconds (one thread) are the steadier measure on a machine shared with other work."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: run, report, exit without cleanup
         os.close(read_end)
         try:
             start_kib = _status_kib("VmRSS")
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             num_nodes = reader(path)
-            seconds = time.perf_counter() - start
+            seconds, cpu = time.perf_counter() - start, time.process_time() - start_cpu
             peak_kib = _status_kib("VmHWM")
-            report = (seconds, (peak_kib - start_kib) / 1024, num_nodes)
+            report = (seconds, cpu, (peak_kib - start_kib) / 1024, num_nodes)
         except BaseException as err:  # noqa: BLE001 - reported to the parent
             report = err
         with os.fdopen(write_end, "wb") as pipe:
@@ -233,29 +234,31 @@ def measure(reader: Callable, path: Path) -> Tuple[float, float, int]:
 
 
 def run(num_edges: int, num_nodes: int, repeats: int, readers: Sequence[str], workdir: Path
-        ) -> Tuple[List[Tuple[str, float, float, float]], Dict[str, object]]:
+        ) -> Tuple[List[Tuple[str, float, float, float, float, float]], Dict[str, object]]:
     path = workdir / "edges.csv"
     start = time.perf_counter()
     write_edge_list(path, num_edges, num_nodes)
     info = {"edges": num_edges, "nodes": num_nodes, "bytes": path.stat().st_size,
             "generate_s": time.perf_counter() - start}
     times: Dict[str, List[float]] = {name: [] for name in readers}
+    cpus: Dict[str, List[float]] = {name: [] for name in readers}
     peaks: Dict[str, List[float]] = {name: [] for name in readers}
     counts = set()
     for repeat in range(repeats):  # interleaved, so that load on the machine hits every reader alike
         for name in readers:
             if repeat and name.startswith("old"):
                 continue  # minutes at full size; once is enough to compare
-            seconds, peak, count = measure(READERS[name], path)
+            seconds, cpu, peak, count = measure(READERS[name], path)
             times[name].append(seconds)
+            cpus[name].append(cpu)
             peaks[name].append(peak)
             counts.add(count)
-            print(f"  {name}: {seconds:.2f} s, +{peak:.0f} MiB", file=sys.stderr, flush=True)
+            print(f"  {name}: {seconds:.2f} s ({cpu:.2f} s CPU), +{peak:.0f} MiB", file=sys.stderr, flush=True)
     if len(counts) != 1:
         raise RuntimeError(f"the readers disagree on the number of nodes: {sorted(counts)}")
     info["nodes_read"] = counts.pop()
-    baseline = statistics.median(times[readers[0]])
-    rows = [(name, statistics.median(times[name]), max(peaks[name]), statistics.median(times[name]) / baseline)
+    wall, cpu = ({name: statistics.median(runs[name]) for name in readers} for runs in (times, cpus))
+    rows = [(name, wall[name], cpu[name], max(peaks[name]), wall[name] / wall[readers[0]], cpu[name] / cpu[readers[0]])
             for name in readers]
     info["times"] = times
     return rows, info
@@ -267,14 +270,15 @@ def table(rows, info, command: str, repeats: int) -> str:
         "",
         f"A CSV edge list of {info['edges']:,} edges with string ids over {info['nodes']:,} node ids "
         f"({info['nodes_read']:,} of them used), {info['bytes'] / 1e6:.0f} MB. Each reader ran {repeats} time(s) "
-        "(the old reader once) in a forked child of one process, interleaved; seconds are the median, peak RSS the "
-        "largest increase.",
+        "(the old reader once) in a forked child of one process, interleaved, on one thread; seconds (wall and "
+        "CPU) are the median, peak RSS the largest increase. On a machine shared with other work, CPU seconds "
+        "are the steadier measure.",
         "",
-        "| reader | seconds | peak RSS increase (MiB) | time / baseline |",
-        "|---|---|---|---|",
+        "| reader | seconds | CPU seconds | peak RSS increase (MiB) | time / baseline | CPU time / baseline |",
+        "|---|---|---|---|---|---|",
     ]
-    for name, seconds, peak, ratio in rows:
-        lines.append(f"| {name} | {seconds:.2f} | {peak:.0f} | {ratio:.2f} |")
+    for name, seconds, cpu, peak, ratio, cpu_ratio in rows:
+        lines.append(f"| {name} | {seconds:.2f} | {cpu:.2f} | {peak:.0f} | {ratio:.2f} | {cpu_ratio:.2f} |")
     runs = "; ".join(f"{name}: " + ", ".join(f"{t:.2f}" for t in ts) for name, ts in info["times"].items())
     lines += [
         "",
