@@ -3,13 +3,20 @@ r"""The ``neuncut`` command line: train NeuNcut on a graph, assign nodes, evalua
 .. code-block:: bash
 
     neuncut fit --dataset cora --out run/                       # k = number of classes
-    neuncut fit --edges graph.csv --k 8 --out run/ --plot       # featureless graph
+    neuncut fit --edges graph.csv --features x.csv --k 8 --out run/
+    neuncut fit --edges graph.csv --nodes nodes.txt --k 8 --out run/ --plot   # featureless graph
     neuncut fit --edges graph.csv --k auto --out run/           # k chosen from the graph
-    neuncut assign --model run/ --edges bigger_graph.csv --out new.csv
+    neuncut assign --model run/ --edges bigger_graph.csv --features bigger_x.csv --out new.csv
     neuncut evaluate --assignments run/assignments.csv --edges graph.csv [--labels y.csv]
 
 ``fit`` writes the checkpoint (:mod:`neuncut_pyg.checkpoint`) and ``assignments.csv``
 (``node_id,cluster,confidence``, the confidence being the largest membership) into ``--out``.
+The user documentation (file formats, nodes without edges, errors, defaults) is ``docs/cli.md``.
+
+**Nodes without edges.** An edge list cannot name them; the features file (or, for a graph
+without features, a node list given with ``--nodes FILE``) can. Its ids that the edge list lacks
+become isolated nodes of the graph (:func:`neuncut_pyg.io.read_graph`), assigned by their
+features like any other node.
 
 **Graphs without features.** An edge list given without ``--features`` (or a dataset without
 features) goes to the library's featureless path: ``NeuNcut(-1, k)`` on a ``Data`` without
@@ -22,9 +29,10 @@ edited); for a disjoint graph, train with real ``--features``. Checkpoints writt
 path (``"node-id-random-walk"`` features, :func:`node_id_features`) are still assigned with the
 features they were trained on.
 
-Bad input (a missing or malformed file, an unknown node id, ``k`` larger than the graph, a
-checkpoint of another format version, a dataset that is not on disk) ends with one line
-``neuncut: error: ...`` on stderr and exit status 2; a failure to write the output, status 1.
+The output (``--out``) is created and checked writable before any input is read. Bad input (a
+missing or malformed file, an unknown node id, ``k`` larger than the graph, a checkpoint of
+another format version, a dataset that is not on disk) ends with one line ``neuncut: error:
+...`` on stderr and exit status 2; a failure to write the output, status 1.
 """
 from __future__ import annotations
 
@@ -49,14 +57,15 @@ from neuncut_pyg.io import (
     InputError,
     atomic_path,
     atomic_write_csv,
+    output_directory,
     read_assignments,
-    read_edge_list,
-    read_features,
+    read_graph,
     read_labels,
 )
 from neuncut_pyg.metrics import evaluate_clustering
 from neuncut_pyg.models import NeuNcut
 from neuncut_pyg.models.featureless import node_keys
+from neuncut_pyg.models.neuncut import FULL_BATCH_DEFAULTS, MINI_BATCH_DEFAULTS
 
 __all__ = ["main", "build_parser", "node_id_features"]
 
@@ -137,14 +146,27 @@ def _numbered_ids(num_nodes: int) -> List[str]:
     return [str(i) for i in range(num_nodes)]
 
 
+def _synthetic_size(nodes: Optional[str]) -> int:
+    """``--nodes`` with ``--dataset synthetic``: the number of nodes (default 1000)."""
+    if nodes is None:
+        return 1000
+    try:
+        return _positive_int(nodes)
+    except argparse.ArgumentTypeError:
+        raise CommandError(f"--nodes with --dataset synthetic is the number of nodes: expected a positive "
+                           f"integer, got {nodes!r}") from None
+
+
 def _load_named(args: argparse.Namespace) -> Data:
     """The graph of ``--dataset`` (a benchmark on disk, or ``synthetic``)."""
     name = args.dataset.lower()
     if name == "synthetic":
         return planted_partition_graph(
-            args.nodes, args.communities, args.avg_degree, mixing=args.mixing, seed=args.seed,
+            _synthetic_size(args.nodes), args.communities, args.avg_degree, mixing=args.mixing, seed=args.seed,
             num_features=args.synthetic_features,
         )
+    if args.nodes is not None:
+        raise CommandError("--nodes goes with --edges (a node list file) or --dataset synthetic (a number of nodes)")
     return load_dataset(name, args.root)
 
 
@@ -157,24 +179,47 @@ def _featureless_data(edge_index: Tensor, node_ids: Sequence[str], edge_weight: 
     return data
 
 
+def _check_node_sources(args: argparse.Namespace) -> None:
+    if args.features is not None and args.nodes is not None:
+        raise CommandError("--nodes lists the nodes of a graph without --features; a features file names its "
+                           "nodes itself (its ids that the edge list lacks become nodes without edges)")
+
+
 def _graph_from_edges(
-    edges: str, features: Optional[str], featurizer: Optional[Dict[str, Any]]
-) -> Tuple[Data, List[str], Dict[str, Any]]:
-    """``(data, node_ids, featurizer)`` of an edge-list file: features from a file, none (the
-    model's own input), or an older checkpoint's ``featurizer``."""
-    edge_index, edge_weight, node_ids = read_edge_list(edges)
-    if features is not None:
-        data = Data(x=read_features(features, node_ids), edge_index=edge_index, num_nodes=len(node_ids))
+    args: argparse.Namespace, featurizer: Optional[Dict[str, Any]]
+) -> Tuple[Data, List[str], Dict[str, Any], int]:
+    """``(data, node_ids, featurizer, num_isolated)`` of ``--edges`` with ``--features`` or
+    ``--nodes``: features from the file, none (the model's own input), or an older
+    checkpoint's node-id ``featurizer``."""
+    graph = read_graph(args.edges, features=args.features, nodes=args.nodes, progress=not args.quiet)
+    if graph.x is not None:
+        data = Data(x=graph.x, edge_index=graph.edge_index, num_nodes=len(graph.node_ids))
         featurizer = {"kind": "file"}
     elif featurizer is not None and featurizer.get("kind") == _LEGACY_ID_FEATURES:
-        x = node_id_features(node_ids, edge_index, edge_weight, dim=featurizer["dim"],
+        x = node_id_features(graph.node_ids, graph.edge_index, graph.edge_weight, dim=featurizer["dim"],
                              steps=featurizer["steps"], seed=featurizer["seed"])
-        data = Data(x=x, edge_index=edge_index, num_nodes=len(node_ids))
+        data = Data(x=x, edge_index=graph.edge_index, num_nodes=len(graph.node_ids))
     else:
-        return _featureless_data(edge_index, node_ids, edge_weight), node_ids, dict(MODEL_FEATURES)
-    if edge_weight is not None:
-        data.edge_weight = edge_weight
-    return data, node_ids, featurizer
+        data = _featureless_data(graph.edge_index, graph.node_ids)
+        featurizer = dict(MODEL_FEATURES)
+    if graph.edge_weight is not None:
+        data.edge_weight = graph.edge_weight
+    return data, graph.node_ids, featurizer, graph.num_isolated
+
+
+def _num_isolated(edge_index: Tensor, num_nodes: int) -> int:
+    """How many of ``num_nodes`` nodes no edge touches."""
+    touched = torch.zeros(num_nodes, dtype=torch.bool)
+    touched[edge_index.reshape(-1)] = True
+    return int(num_nodes - touched.sum())
+
+
+def _check_plotting() -> None:
+    """Fails before any work when ``--plot`` cannot draw."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as err:
+        raise CommandError("--plot needs matplotlib: pip install 'neuncut-pyg[plot]'") from err
 
 
 def _check_k(k: Any, num_nodes: int, args: argparse.Namespace) -> None:
@@ -203,6 +248,14 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CommandError(f"--out {out} exists and is not a directory")
+    _check_node_sources(args)
+    if args.plot:
+        _check_plotting()
+    with output_directory(out):  # created and proven writable before any input is read
+        return _fit(args, out)
+
+
+def _fit(args: argparse.Namespace, out: Path) -> int:
     labels: Optional[Tensor] = None
     if args.dataset is not None:
         if args.features is not None:
@@ -219,10 +272,11 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         k = args.k if args.k is not None else (int(labels.max()) + 1 if labels is not None else None)
         if k is None:
             raise CommandError(f"dataset {args.dataset} has no labels: give the number of clusters with --k")
+        num_isolated = _num_isolated(data.edge_index, data.num_nodes)
     else:
         if args.k is None:
             raise CommandError("--k (the number of clusters) is required with --edges")
-        data, node_ids, featurizer = _graph_from_edges(args.edges, args.features, None)
+        data, node_ids, featurizer, num_isolated = _graph_from_edges(args, None)
         k = args.k
     _check_k(k, len(node_ids), args)
 
@@ -231,25 +285,22 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if k == "auto":
         model_kwargs.update(k_min=args.k_min, k_max=args.k_max)
     model = NeuNcut(data.x.size(1) if getattr(data, "x", None) is not None else -1, k, **model_kwargs)
-    fit_options: Dict[str, Any] = {"init": args.init}
-    if args.n_init is not None:
-        fit_options["n_init"] = args.n_init
-    if args.batch_size is not None:
-        fit_options["batch_size"] = args.batch_size
+    # None (not given) leaves epochs, lr and n_init to NeuNcut.fit's per-mode defaults.
+    fit_options: Dict[str, Any] = {"init": args.init, "n_init": args.n_init, "batch_size": args.batch_size}
     model.fit(data, epochs=args.epochs, lr=args.lr, seed=args.seed, progress=not args.quiet, **fit_options)
     proba = model.predict_proba(data, batch_size=args.batch_size)
 
+    source: Dict[str, Any] = {"dataset": args.dataset} if args.dataset else {
+        "edges": str(args.edges), "features": args.features, "nodes": args.nodes}
     config = {
         "features": featurizer,
         "train": {"epochs": args.epochs, "lr": args.lr, "seed": args.seed, **fit_options},
-        "source": {"dataset": args.dataset} if args.dataset else {"edges": str(args.edges),
-                                                                  "features": args.features},
+        "source": source,
         "objective": model.objective_,
         "num_clusters": model.num_clusters_,
         "ncut": model.ncut_,
         "kept": model.kept_,
     }
-    out.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out, model, config, node_ids)
     atomic_write_csv(out / "assignments.csv", ["node_id", "cluster", "confidence"], _assignments_rows(node_ids, proba))
     if args.plot:
@@ -258,13 +309,22 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     sizes = torch.bincount(proba.argmax(dim=-1), minlength=k).tolist()
     chosen = " (chosen: --k auto)" if args.k == "auto" else ""
     kept = "; kept the start's partition (training did not lower its Ncut)" if model.kept_ == "start" else ""
-    print(f"trained NeuNcut ({len(node_ids)} nodes, k={k}{chosen}): final loss {model.objective_:.4f}, "
-          f"Ncut {model.ncut_:.4f}, cluster sizes {sizes}{kept}; wrote {out / 'checkpoint.pt'} and "
-          f"{out / 'assignments.csv'}")
+    print(f"trained NeuNcut ({len(node_ids)} nodes, k={k}{chosen}; {num_isolated} of the nodes without edges): "
+          f"final loss {model.objective_:.4f}, Ncut {model.ncut_:.4f}, cluster sizes {sizes}{kept}; "
+          f"wrote {out / 'checkpoint.pt'} and {out / 'assignments.csv'}")
     return 0
 
 
 def _cmd_assign(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.is_dir():
+        raise CommandError(f"--out {out} is a directory; give the path of the assignments CSV to write")
+    _check_node_sources(args)
+    with output_directory(out.parent):  # created and proven writable before any input is read
+        return _assign(args, out)
+
+
+def _assign(args: argparse.Namespace, out: Path) -> int:
     model, config, train_ids = load_checkpoint(args.model)
     featurizer = config.get("features", {})
     kind = featurizer.get("kind")
@@ -272,17 +332,17 @@ def _cmd_assign(args: argparse.Namespace) -> int:
         if args.features is not None:
             raise CommandError(
                 f"the model in {args.model} was trained without --features (node-id features): "
-                "assign without --features"
+                "assign without --features (nodes without edges: --nodes FILE)"
             )
     elif args.features is None:
         raise CommandError(f"the model in {args.model} was trained on node features ({kind}): give --features FILE")
-    data, node_ids, _ = _graph_from_edges(args.edges, args.features, featurizer if kind != "file" else None)
+    data, node_ids, _, num_isolated = _graph_from_edges(args, featurizer if kind != "file" else None)
     proba = model.predict_proba(data)
-    atomic_write_csv(args.out, ["node_id", "cluster", "confidence"], _assignments_rows(node_ids, proba))
+    atomic_write_csv(out, ["node_id", "cluster", "confidence"], _assignments_rows(node_ids, proba))
     known = set(train_ids)
     new = sum(1 for node in node_ids if node not in known)
-    print(f"assigned {len(node_ids)} nodes ({new} not in the training graph) to {model.num_clusters_} clusters; "
-          f"wrote {args.out}")
+    print(f"assigned {len(node_ids)} nodes ({new} not in the training graph, {num_isolated} without edges) "
+          f"to {proba.size(1)} clusters; wrote {out}")
     return 0
 
 
@@ -296,7 +356,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         if getattr(data, "y", None) is not None:
             y_true = data.y.view(-1)
     else:
-        edge_index, edge_weight, node_ids = read_edge_list(args.edges)
+        graph = read_graph(args.edges, nodes=args.nodes, progress=not args.quiet)
+        edge_index, edge_weight, node_ids = graph.edge_index, graph.edge_weight, graph.node_ids
     clusters = read_assignments(args.assignments, node_ids)
     if args.labels is not None:
         y_true = read_labels(args.labels, node_ids)
@@ -315,13 +376,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _plots(out: Path, model: NeuNcut, clusters: Tensor, labels: Optional[Tensor]) -> None:
     """``loss.png``, ``cluster_sizes.png`` and, with labels, ``confusion.png`` in ``out``."""
-    try:
-        import matplotlib
+    import matplotlib  # present: checked by _check_plotting before the run
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as err:
-        raise CommandError("--plot needs matplotlib: pip install 'neuncut-pyg[plot]'") from err
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     def save(fig: Any, name: str) -> None:
         with atomic_path(out / name) as tmp:
             fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
@@ -404,10 +463,21 @@ def _gamma(text: str):
     return "auto" if text == "auto" else _positive_float(text)
 
 
+def _per_mode_default(name: str) -> str:
+    """The help's ``(default: ...)`` of a setting NeuNcut.fit defaults per mode (None passed through)."""
+    full, mini = FULL_BATCH_DEFAULTS[name], MINI_BATCH_DEFAULTS[name]
+    return f"(default: NeuNcut.fit's, {full} full batch, {mini} with --batch-size)"
+
+
+#: Help of ``--nodes``, whose value is a file with ``--edges`` and a number with ``--dataset synthetic``.
+_NODES_HELP = ("with --edges: a node list FILE (one id a line; any table whose first column is the node id) "
+               "whose ids that the edge list lacks become nodes without edges{}; with --dataset synthetic: the "
+               "number of nodes N (default: 1000)")
+
+
 def _dataset_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("datasets (--dataset)")
     group.add_argument("--root", default=None, help="data root (default: $NEUNCUT_DATA or ./datasets)")
-    group.add_argument("--nodes", type=_positive_int, default=1000, help="synthetic: number of nodes (default: 1000)")
     group.add_argument("--communities", type=_positive_int, default=4, help="synthetic: number of communities (default: 4)")
     group.add_argument("--avg-degree", type=_positive_float, default=10.0, help="synthetic: average degree (default: 10)")
     group.add_argument("--mixing", type=float, default=0.2, help="synthetic: fraction of edges leaving a community (default: 0.2)")
@@ -423,7 +493,9 @@ def build_parser() -> argparse.ArgumentParser:
     source = fit.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", help="cora, citeseer, pubmed, ogbn-*, or synthetic (a planted partition)")
     source.add_argument("--edges", help="edge list: src,dst[,weight] (comma, tab or whitespace separated)")
-    fit.add_argument("--features", help="node features: .npy [N, F] in edge-list node order, or CSV node_id,f1,...")
+    fit.add_argument("--features", help="node features: CSV node_id,f1,... (ids the edge list lacks become nodes "
+                                        "without edges), or .npy [N, F] in edge-list node order")
+    fit.add_argument("--nodes", metavar="FILE|N", help=_NODES_HELP.format(", for graphs without --features"))
     fit.add_argument("--k", type=_num_clusters, default=None,
                      help="number of clusters, or 'auto' to choose it from the graph (default for datasets: number "
                           "of classes)")
@@ -431,34 +503,41 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--k-max", type=int, default=None, help="with --k auto: the most clusters (default: 100)")
     fit.add_argument("--encoder", choices=["gcn", "sage", "mlp"], default="gcn",
                      help="encoder: a GNN, or an MLP over propagated features (default: gcn)")
-    fit.add_argument("--epochs", type=_positive_int, default=300, help="training epochs (default: 300)")
-    fit.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate (default: 0.001)")
+    fit.add_argument("--epochs", type=_positive_int, default=None,
+                     help="training epochs (full-batch steps, or passes over the nodes) " + _per_mode_default("epochs"))
+    fit.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate " + _per_mode_default("lr"))
     fit.add_argument("--gamma", type=_gamma, default="auto",
                      help="orthogonality weight, or 'auto' for 2k*sqrt(k-1) scaled to the graph (default: auto)")
     fit.add_argument("--batch-size", type=_positive_int, default=None,
                      help="train in NeighborLoader mini-batches of this many seed nodes (default: full batch)")
-    fit.add_argument("--hidden", type=_positive_int, default=256, help="encoder width (default: 256)")
+    fit.add_argument("--hidden", type=_positive_int, default=128, help="encoder width (default: 128, NeuNcut's)")
     fit.add_argument("--layers", type=_positive_int, default=1, help="encoder layers (default: 1)")
     fit.add_argument("--dropout", type=float, default=0.5, help="dropout (default: 0.5)")
     fit.add_argument("--n-init", type=_positive_int, default=None,
                      help="training runs from independent initializations; the lowest-loss run is kept "
-                          "(default: NeuNcut.fit's)")
+                          + _per_mode_default("n_init"))
     fit.add_argument("--init", choices=["auto", "random", "spectral", "graph"], default="auto",
                      help="start of each run: 'spectral' fits the network to a spectral clustering of "
                           "graph-smoothed features first (of the graph itself without features), 'graph' to "
                           "that of the graph itself; 'auto' is 'spectral' (default: auto)")
-    fit.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    fit.add_argument("--seed", type=int, default=0,
+                     help="random seed (default: 0; NeuNcut.fit draws a fresh one without it, the command line "
+                          "is reproducible)")
     fit.add_argument("--out", required=True, help="output directory (checkpoint, assignments.csv, plots)")
     fit.add_argument("--plot", action="store_true", help="also write loss.png, cluster_sizes.png, confusion.png")
-    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.add_argument("--quiet", action="store_true", help="no progress bars (reading, training)")
     _dataset_options(fit)
     fit.set_defaults(func=_cmd_fit)
 
     assign = sub.add_parser("assign", help="assign every node of a graph with a trained model (no retraining)")
     assign.add_argument("--model", required=True, help="checkpoint directory written by `neuncut fit`")
     assign.add_argument("--edges", required=True, help="edge list of the graph to assign (may hold new nodes)")
-    assign.add_argument("--features", help="node features (required when the model was trained on features)")
+    assign.add_argument("--features", help="node features (required when the model was trained on features); "
+                                           "ids the edge list lacks become nodes without edges")
+    assign.add_argument("--nodes", metavar="FILE", help="node list: ids the edge list lacks become nodes without "
+                                                        "edges (models trained without --features)")
     assign.add_argument("--out", required=True, help="output CSV: node_id,cluster,confidence")
+    assign.add_argument("--quiet", action="store_true", help="no progress bars")
     assign.set_defaults(func=_cmd_assign)
 
     evaluate = sub.add_parser("evaluate", help="print the scores of an assignments file")
@@ -467,7 +546,10 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--edges", help="edge list of the graph")
     graph.add_argument("--dataset", help="a dataset name, as for fit (its labels are used)")
     evaluate.add_argument("--labels", help="CSV node_id,label of ground-truth classes")
+    evaluate.add_argument("--nodes", metavar="FILE|N",
+                          help=_NODES_HELP.format(" (the features or the assignments file serves)"))
     evaluate.add_argument("--seed", type=int, default=0, help="synthetic: generator seed (default: 0)")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
     _dataset_options(evaluate)
     evaluate.set_defaults(func=_cmd_evaluate)
     return parser

@@ -203,6 +203,7 @@ def bad_cases(graph_files, tmp_path_factory):
     (tmp / "malformed.csv").write_text("a,b,1\nb,c,1\nc,d,heavy\n")
     (tmp / "empty.csv").write_text("src,dst\n")
     (tmp / "unknown.csv").write_text("".join(f"n{i},1.0\n" for i in range(240)) + "ghost,2.0\n")
+    (tmp / "missing.csv").write_text("".join(f"n{i},1.0\n" for i in range(239)))  # no row for n239
     (tmp / "tiny.csv").write_text("a,b\nb,c\n")
     old = tmp / "old_model"
     model = NeuNcut(32, 3, hidden_channels=8)
@@ -216,8 +217,16 @@ def bad_cases(graph_files, tmp_path_factory):
     cases = {
         "missing file": (["fit", "--edges", tmp / "nope.csv", "--k", 3, "--out", out], "edge list file not found"),
         "malformed row": (["fit", "--edges", tmp / "malformed.csv", "--k", 2, "--out", out], "line 3: weight 'heavy'"),
-        "unknown node id": (["fit", "--edges", edges, "--features", tmp / "unknown.csv", "--k", 3, "--out", out],
-                            "line 241: unknown node id 'ghost'"),
+        "node without features": (["fit", "--edges", edges, "--features", tmp / "missing.csv", "--k", 3, "--out", out],
+                                  f"has no row for 1 node(s) of the graph: 'n239' ({edges}, line "),
+        "features and node list": (["fit", "--edges", edges, "--features", tmp / "missing.csv", "--nodes",
+                                    tmp / "missing.csv", "--k", 3, "--out", out], "--nodes lists the nodes of a graph"),
+        "node list with a dataset": (["fit", "--dataset", "cora", "--nodes", tmp / "missing.csv", "--out", out],
+                                     "--nodes goes with --edges"),
+        "node count not a number": (["fit", "--dataset", "synthetic", "--nodes", "many", "--out", out],
+                                    "--nodes with --dataset synthetic is the number of nodes"),
+        "missing node list": (["fit", "--edges", edges, "--nodes", tmp / "nope.txt", "--k", 3, "--out", out],
+                              "node list file not found"),
         "k too large": (["fit", "--edges", tmp / "tiny.csv", "--k", 5, "--out", out], "larger than the number of nodes (3)"),
         "k missing": (["fit", "--edges", edges, "--out", out], "--k (the number of clusters) is required"),
         "empty graph": (["fit", "--edges", tmp / "empty.csv", "--k", 2, "--out", out], "empty"),
@@ -244,9 +253,12 @@ def check_error(returncode, stderr, expected):
     assert expected in lines[0]
 
 
-BAD_CASES = ["missing file", "malformed row", "unknown node id", "k too large", "k missing", "empty graph",
-             "old checkpoint", "no checkpoint", "dataset not found", "unknown dataset", "evaluate unknown node",
-             "features with dataset", "bad dropout"]
+#: Checked through the real script too (a process each, a few seconds of imports apiece).
+ENTRY_POINT_CASES = ["missing file", "malformed row", "node without features", "k too large", "k missing",
+                     "empty graph", "old checkpoint", "no checkpoint", "dataset not found", "unknown dataset",
+                     "evaluate unknown node", "features with dataset", "bad dropout"]
+BAD_CASES = ENTRY_POINT_CASES + ["features and node list", "node list with a dataset", "node count not a number",
+                                 "missing node list"]
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
@@ -256,13 +268,13 @@ def test_bad_input_gives_one_line_error_and_status_2(bad_cases, case, capsys):
     args, expected = cases[case]
     returncode = main(args)
     check_error(returncode, capsys.readouterr().err, expected)
-    assert not out.exists()  # a failed run writes nothing
+    assert not out.exists()  # a failed run writes nothing, not even the --out it created to check it
 
 
 def test_every_bad_input_through_the_entry_point(bad_cases):
     """The real script for every bad input (two processes at a time): one line, status 2."""
     cases, out = bad_cases
-    for pair in (BAD_CASES[i : i + 2] for i in range(0, len(BAD_CASES), 2)):
+    for pair in (ENTRY_POINT_CASES[i : i + 2] for i in range(0, len(ENTRY_POINT_CASES), 2)):
         procs = {name: subprocess.Popen([*COMMAND, *cases[name][0]], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True, env=ENV) for name in pair}
         for name, proc in procs.items():
@@ -295,3 +307,173 @@ def test_fit_rejects_an_unknown_init(capsys):
         main(["fit", "--dataset", "synthetic", "--init", "kmeans", "--out", "x"])
     assert info.value.code == 2
     assert "--init" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# Nodes without edges
+# ---------------------------------------------------------------------------------------------
+
+
+def community_means(data, ids, communities):
+    """For each community, a feature row at the mean of its nodes (as text)."""
+    rows = {}
+    for c in communities:
+        mean = data.x[data.y == c].mean(dim=0)
+        rows[c] = ",".join(f"{v:.5f}" for v in mean.tolist())
+    return rows
+
+
+def majority(assigned, ids, data, community):
+    clusters = [assigned[n] for n, y in zip(ids, data.y.tolist()) if y == community]
+    return max(set(clusters), key=clusters.count)
+
+
+def fit_edges(capsys, root, out, *options):
+    """``neuncut fit`` on the test graph's edge list with ``options`` (quick, k=3): stdout and the assignments."""
+    status, stdout, err = run_main(capsys, "fit", "--edges", root / "edges.csv", *options, "--k", 3, "--out", out,
+                                   *QUICK)
+    assert status == 0, err
+    return stdout, read_csv(out / "assignments.csv")
+
+
+def test_nodes_only_in_the_features_file_are_assigned(graph_files, tmp_path, capsys):
+    """fit: two ids of the features file have no edges; they become isolated nodes assigned by
+    their features, and every node of the features file gets a row. assign: two more new nodes
+    without edges. evaluate: the isolated nodes come from --nodes."""
+    root, data, ids, _ = graph_files
+    means = community_means(data, ids, (0, 1, 2))
+    features = tmp_path / "features.csv"
+    features.write_text((root / "features.csv").read_text() + f"lonely_0,{means[0]}\nlonely_1,{means[1]}\n")
+    out = tmp_path / "run"
+    stdout, rows = fit_edges(capsys, root, out, "--features", features)
+    assert "(242 nodes, k=3; 2 of the nodes without edges)" in stdout
+    assert [row["node_id"] for row in rows][-2:] == ["lonely_0", "lonely_1"] and len(rows) == 242
+    fitted = {row["node_id"]: int(row["cluster"]) for row in rows}
+    assert all(0.0 < float(row["confidence"]) <= 1.0 for row in rows)
+    for community in (0, 1):
+        assert fitted[f"lonely_{community}"] == majority(fitted, ids, data, community)
+
+    grown = tmp_path / "grown.csv"
+    grown.write_text(features.read_text() + f"new_2,{means[2]}\nnew_0,{means[0]}\n")
+    status, stdout, err = run_main(capsys, "assign", "--model", out, "--edges", root / "edges.csv",
+                                   "--features", grown, "--out", tmp_path / "assigned" / "grown.csv", "--quiet")
+    assert status == 0, err
+    assert "assigned 244 nodes (2 not in the training graph, 4 without edges)" in stdout
+    assigned = {row["node_id"]: int(row["cluster"]) for row in read_csv(tmp_path / "assigned" / "grown.csv")}
+    assert set(assigned) == set(fitted) | {"new_2", "new_0"}
+    assert all(assigned[n] == fitted[n] for n in fitted)  # the training graph's nodes keep their clusters
+    assert assigned["new_2"] == majority(fitted, ids, data, 2) and assigned["new_0"] == fitted["lonely_0"]
+
+    status, stdout, err = run_main(capsys, "evaluate", "--assignments", out / "assignments.csv",
+                                   "--edges", root / "edges.csv", "--nodes", features, "--quiet")
+    assert status == 0, err
+    assert scores(stdout)["Ncut"] >= 0
+    status, _, err = run_main(capsys, "evaluate", "--assignments", out / "assignments.csv", "--edges", root / "edges.csv")
+    assert status == 2 and "unknown node id 'lonely_0'" in err
+
+
+def test_featureless_graph_takes_isolated_nodes_from_a_node_list(graph_files, tmp_path, capsys):
+    root, _, ids, _ = graph_files
+    nodes = tmp_path / "nodes.txt"
+    nodes.write_text("node\n" + "\n".join(ids[:5]) + "\nhermit\n")
+    out = tmp_path / "run"
+    stdout, rows = fit_edges(capsys, root, out, "--nodes", nodes)
+    assert "(241 nodes, k=3; 1 of the nodes without edges)" in stdout
+    assert rows[-1]["node_id"] == "hermit" and len(rows) == 241
+    more = tmp_path / "more.txt"
+    more.write_text("hermit\nrecluse\n")
+    status, stdout, err = run_main(capsys, "assign", "--model", out, "--edges", root / "edges.csv", "--nodes", more,
+                                   "--out", tmp_path / "a.csv")
+    assert status == 0, err
+    assert "assigned 242 nodes (1 not in the training graph, 2 without edges)" in stdout
+    assigned = read_csv(tmp_path / "a.csv")
+    assert [row["node_id"] for row in assigned][-2:] == ["hermit", "recluse"]
+    assert {row["node_id"]: row["cluster"] for row in assigned}["hermit"] == rows[-1]["cluster"]
+
+
+# ---------------------------------------------------------------------------------------------
+# --out is checked before anything is read; progress; defaults
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def nothing_may_run(monkeypatch):
+    """Makes reading inputs, loading models and training fail loudly, to prove they never start."""
+    import neuncut_pyg.cli as cli
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("input was read or training started before --out was checked")
+
+    for name in ("read_graph", "load_dataset", "load_checkpoint", "NeuNcut", "planted_partition_graph"):
+        monkeypatch.setattr(cli, name, forbidden)
+
+
+@pytest.mark.parametrize("command", ["fit-edges", "fit-dataset", "assign"])
+def test_unwritable_out_fails_before_reading_or_training(graph_files, tmp_path, capsys, nothing_may_run, command):
+    root, _, _, _ = graph_files
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    argv = {
+        "fit-edges": ["fit", "--edges", root / "edges.csv", "--k", 3, "--out", blocker / "run"],
+        "fit-dataset": ["fit", "--dataset", "synthetic", "--out", blocker / "sub" / "run"],
+        "assign": ["assign", "--model", tmp_path, "--edges", root / "edges.csv", "--out", blocker / "a.csv"],
+    }[command]
+    status, _, err = run_main(capsys, *argv)
+    assert status == 1, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("neuncut: error: cannot create directory")
+    assert f"{blocker} is a file, not a directory" in lines[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_out_fails_before_reading(graph_files, tmp_path, capsys, nothing_may_run):
+    root, _, _, _ = graph_files
+    (tmp_path / "ro").mkdir(mode=0o555)
+    status, _, err = run_main(capsys, "fit", "--edges", root / "edges.csv", "--k", 3, "--out", tmp_path / "ro")
+    assert status == 1 and "cannot write into directory" in err
+
+
+def test_out_that_is_a_file_or_a_directory(graph_files, tmp_path, capsys, nothing_may_run):
+    root, _, _, _ = graph_files
+    (tmp_path / "f").write_text("x")
+    status, _, err = run_main(capsys, "fit", "--edges", root / "edges.csv", "--k", 3, "--out", tmp_path / "f")
+    assert status == 2 and "exists and is not a directory" in err
+    status, _, err = run_main(capsys, "assign", "--model", tmp_path, "--edges", root / "edges.csv", "--out", tmp_path)
+    assert status == 2 and "is a directory; give the path of the assignments CSV" in err
+
+
+def test_progress_bars_on_a_terminal_unless_quiet(graph_files, tmp_path, monkeypatch, capsys):
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    root, _, _, _ = graph_files
+    for quiet, shown in (([], True), (["--quiet"], False)):
+        terminal = Terminal()
+        monkeypatch.setattr(sys, "stderr", terminal)
+        status = main(["fit", "--edges", str(root / "edges.csv"), "--k", "3", "--epochs", "2", "--hidden", "8",
+                       "--n-init", "1", "--init", "random", "--out", str(tmp_path / "run"), *quiet])
+        assert status == 0, terminal.getvalue()
+        assert ("reading edges.csv" in terminal.getvalue()) is shown
+        assert ("building graph" in terminal.getvalue()) is shown
+
+
+def test_cli_defaults_are_the_librarys():
+    import inspect
+
+    from neuncut_pyg.cli import build_parser
+
+    args = build_parser().parse_args(["fit", "--edges", "g.csv", "--out", "run"])
+    model = inspect.signature(NeuNcut).parameters
+    fit = inspect.signature(NeuNcut.fit).parameters
+    assert args.hidden == model["hidden_channels"].default
+    assert args.layers == model["num_layers"].default
+    assert args.dropout == model["dropout"].default
+    assert args.gamma == model["gamma"].default
+    assert args.encoder == model["encoder"].default
+    assert args.epochs == fit["epochs"].default and args.lr == fit["lr"].default
+    assert args.init == fit["init"].default and args.n_init is None and args.batch_size is None
+    assert args.seed == 0 and fit["seed"].default is None  # the command line is reproducible; its help says so
