@@ -331,12 +331,8 @@ def planted_partition_graph(
 ) -> Data:
     r"""A degree-corrected planted-partition graph with Gaussian-mixture node features.
 
-    The model has three parts.
-
-    **Communities.** Sizes :math:`n_0 \ge \dots \ge n_{K-1} \ge 1` follow a Zipf law with
-    exponent ``size_exponent`` (see :func:`community_sizes`; ``0`` gives balanced communities)
-    and nodes are assigned to communities by a uniformly random permutation, so node ids carry
-    no information.
+    **Communities.** Zipf sizes with exponent ``size_exponent`` (:func:`community_sizes`),
+    assigned by a random permutation, so node ids carry no information.
 
     **Edges.** Every node gets a degree propensity :math:`\theta_i` from a bounded power law with
     exponent ``degree_exponent`` and mean :math:`\bar d` (see :func:`degree_propensities`).
@@ -346,36 +342,22 @@ def planted_partition_graph(
         k_i^{\mathrm{in}} \sim \mathrm{Poisson}\bigl((1 - \mu)\,\theta_i\bigr), \qquad
         k_i^{\mathrm{out}} \sim \mathrm{Poisson}(\mu\,\theta_i)
 
-    edge stubs. Inside each community the :math:`k^{\mathrm{in}}` stubs are paired uniformly at
-    random (a Chung-Lu graph per community: pair :math:`\{i, j\}` gets about
-    :math:`(1-\mu)\,\theta_i\theta_j / \mathrm{vol}(c)` edges, with
-    :math:`\mathrm{vol}(c) = \sum_{l \in c} \theta_l`, i.e. endpoints are drawn
-    :math:`\propto \theta`). All :math:`k^{\mathrm{out}}` stubs are paired uniformly at random
-    across the graph, and pairs that land inside one community are re-paired, as in the LFR
-    benchmark, so each node keeps about a fraction :math:`\mu` of its edges outside its
-    community. Self-loops and repeated pairs are dropped.
+    edge stubs. Inside each community the stubs are paired uniformly at random (a Chung-Lu
+    graph per community, endpoints drawn :math:`\propto \theta`); the :math:`k^{\mathrm{out}}`
+    stubs are paired across the graph, pairs inside one community re-paired as in the LFR
+    benchmark. Self-loops and repeated pairs are dropped. The number of undirected edges is
+    fixed, :math:`m = \mathrm{round}(N\bar d/2)`, of which :math:`\mathrm{round}(\mu m)` join
+    different communities: dropped duplicates are made up by further rounds of the same process
+    (a :class:`UserWarning` says by how much the rounds fall short when a community is too small
+    or a hub too large for the density).
 
-    The number of undirected edges is fixed, like :math:`G(n, m)`:
-    :math:`m = \mathrm{round}(N\bar d/2)`, of which :math:`m_{\mathrm{out}} =
-    \mathrm{round}(\mu m)` join different communities, so the achieved average degree is
-    :math:`\bar d` and the fraction of cut edges is :math:`\mu` up to rounding. Dropped
-    duplicates (which concentrate on hub pairs) are made up by further rounds of the same
-    sampling process at a rescaled rate, the last round contributing a uniformly random subset
-    of its new edges; the result is the model above slightly oversampled. If a community is too
-    small or a hub too large for the requested density, the rounds may stop short of
-    :math:`m` and a :class:`UserWarning` says by how much.
+    **Features.** :math:`\mathbf{x}_i = \boldsymbol{\mu}_{c_i} + \sigma\,\boldsymbol{\varepsilon}_i`
+    with centers :math:`\boldsymbol{\mu}_c` and noise :math:`\boldsymbol{\varepsilon}_i` standard
+    normal: about :math:`\sqrt{2F}` between centers, so the features carry little information
+    once :math:`\sigma \gtrsim \sqrt{F}`.
 
-    **Features.** Each community :math:`c` has a center :math:`\boldsymbol{\mu}_c \sim
-    \mathcal{N}(\mathbf{0}, \mathbf{I}_F)` and :math:`\mathbf{x}_i = \boldsymbol{\mu}_{c_i} +
-    \sigma\,\boldsymbol{\varepsilon}_i`, :math:`\boldsymbol{\varepsilon}_i \sim
-    \mathcal{N}(\mathbf{0}, \mathbf{I}_F)`. Two centers are about :math:`\sqrt{2F}` apart, so
-    the features separate the communities well while :math:`\sigma \ll \sqrt{F}/2` and carry
-    little information once :math:`\sigma \gtrsim \sqrt{F}`.
-
-    Cost: :math:`O(N F + E)` time and memory, apart from sorting the :math:`E` edge keys
-    (``benchmarks/generator_scale.py`` times it per size). All randomness comes from a ``torch.Generator`` seeded with
-    ``seed``: the global random state is neither used nor changed, and the same arguments give
-    the same graph.
+    Cost: :math:`O(N F + E)` apart from sorting the edge keys. All randomness comes from a
+    ``torch.Generator`` seeded with ``seed``: the global random state is left alone.
 
     Args:
         num_nodes (int): :math:`N \ge K`.
@@ -397,10 +379,8 @@ def planted_partition_graph(
         seed (int): Seed of the generator. (default: ``0``)
 
     Returns:
-        torch_geometric.data.Data: with ``edge_index`` ``[2, 2m]`` (``int64``, both directions
-        of every edge, sorted by row then column, no self-loops or duplicates), ``y`` ``[N]``
-        (``int64`` planted community, community 0 the largest), ``x`` ``[N, F]``
-        (``float32``) and ``num_nodes``.
+        torch_geometric.data.Data: ``edge_index`` ``[2, 2m]`` (both directions, sorted, no
+        self-loops or duplicates), ``y`` ``[N]`` (community 0 the largest), ``x`` ``[N, F]``.
 
     Raises:
         ValueError: if an argument is out of range, or the communities cannot hold the
@@ -408,8 +388,6 @@ def planted_partition_graph(
 
     Example:
         >>> data = planted_partition_graph(10_000, 8, 20.0, mixing=0.3, seed=1)
-        >>> data.num_edges / data.num_nodes  # the average degree
-        20.0
     """
     num_communities = check_int(num_communities, "num_communities", minimum=2)
     num_nodes = check_int(num_nodes, "num_nodes", minimum=num_communities)

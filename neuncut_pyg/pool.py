@@ -46,10 +46,8 @@ class NcutPooling(torch.nn.Module):
         \mathbf{S}^{\top}\mathbf{A}\,\mathbf{S}),
         \quad \mathbf{\hat{D}} = \mathrm{diag}(\mathbf{\hat{A}}\mathbf{1}),
 
-    i.e. the coarsened adjacency has a zero diagonal and is symmetrically degree-normalized, as
-    in ``DMoNPooling``. Unlike ``DMoNPooling``, no activation is applied to
-    :math:`\mathbf{X}^{\prime}` (``DMoNPooling`` applies SELU): apply ``F.selu(out)`` for the same
-    behaviour, or any activation of your choice.
+    as in ``DMoNPooling``, but with no activation on :math:`\mathbf{X}^{\prime}` (``DMoNPooling``
+    applies SELU: apply ``F.selu(out)`` for the same behaviour).
 
     The auxiliary losses are the two terms of the relaxed normalized cut (see
     :func:`neuncut_pyg.relaxed_ncut_loss`), with :math:`\mathbf{d} = \mathbf{A}\mathbf{1}`,
@@ -66,23 +64,14 @@ class NcutPooling(torch.nn.Module):
     each averaged over the graphs of the batch. For a single graph,
     ``cut_loss + orth_loss == relaxed_ncut_loss(s, edge_index, gamma=gamma).loss``.
 
-    **Two input forms**, told apart by the type of the second argument:
-
-    * *dense* (the ``DMoNPooling`` form): ``adj`` is a dense floating-point tensor
-      ``[B, N, N]`` (or ``[N, N]``), ``x`` is ``[B, N, F]`` (or ``[N, F]``) and ``mask``
-      ``[B, N]`` marks the real nodes of zero-padded graphs (as from
-      :func:`~torch_geometric.utils.to_dense_batch`). Returns ``s`` of shape ``[B, N, k]``.
-    * *sparse*: ``adj`` is an ``Adj`` — a ``[2, E]`` integer ``edge_index``, a
-      ``torch_sparse.SparseTensor`` or a torch sparse tensor ``[N, N]`` — ``x`` is ``[N, F]``,
-      ``edge_weight`` optionally weighs the edges of an ``edge_index`` and ``batch`` ``[N]``
-      (sorted, as in PyG's mini-batches) assigns nodes to graphs. No :math:`N \times N` matrix
-      is formed: the loss uses :func:`~neuncut_pyg.ncut_statistics` per graph and the coarsened
-      graph is :math:`\mathbf{S}_b^{\top}(\mathbf{A}\mathbf{S})_b` for each graph :math:`b`.
-      Returns ``s`` of shape ``[N, k]``.
-
-    ``mask`` belongs to the dense form and ``edge_weight`` / ``batch`` to the sparse form; giving
-    one to the other form raises a :class:`ValueError`. Both forms return ``out`` ``[B, k, F]``
-    and ``out_adj`` ``[B, k, k]``, and agree exactly on the same graphs.
+    **Two input forms**, told apart by the type of the second argument: *dense* (the
+    ``DMoNPooling`` form: ``x`` ``[B, N, F]``, a dense ``adj`` ``[B, N, N]``, ``mask`` ``[B, N]``
+    for zero-padded graphs) and *sparse* (``x`` ``[N, F]``, any ``Adj``, optional
+    ``edge_weight`` and a sorted ``batch`` ``[N]``; no :math:`N \times N` matrix: the loss uses
+    :func:`~neuncut_pyg.ncut_statistics` per graph and the coarsened graph is
+    :math:`\mathbf{S}_b^{\top}(\mathbf{A}\mathbf{S})_b`). Giving one form's options to the
+    other raises a :class:`ValueError`; both return ``out`` ``[B, k, F]`` and ``out_adj``
+    ``[B, k, k]`` and agree exactly on the same graphs.
 
     Args:
         channels (int or List[int]): Size of each input sample. If given as a list, an MLP with
@@ -91,14 +80,6 @@ class NcutPooling(torch.nn.Module):
         dropout (float, optional): Dropout probability on the logits. (default: :obj:`0.0`)
         gamma (float, optional): Weight :math:`\gamma` of the orthogonality penalty.
             (default: :obj:`80.0`, the paper's)
-
-    Shapes:
-        - **input (dense):** node features ``[B, N, F]``, adjacency ``[B, N, N]``,
-          mask ``[B, N]`` *(optional)*
-        - **input (sparse):** node features ``[N, F]``, edge indices ``[2, E]`` (or any
-          ``Adj``), edge weights ``[E]`` *(optional)*, batch vector ``[N]`` *(optional)*
-        - **output:** ``s`` ``[B, N, k]`` (dense) or ``[N, k]`` (sparse), ``out`` ``[B, k, F]``,
-          ``out_adj`` ``[B, k, k]``, ``cut_loss`` ``[]``, ``orth_loss`` ``[]``
 
     Example:
         >>> pool = NcutPooling([32, 32], k=8)

@@ -93,13 +93,10 @@ class NeuNcut(PartitionedMixin, torch.nn.Module):
     nodes it never saw by a forward pass (:meth:`predict` on a grown graph). The defaults were
     chosen without labels; ``docs/defaults.md`` gives each one's alternatives and measurements.
 
-    **Graphs without features.** ``NeuNcut(-1, k)`` sizes its encoder at :meth:`fit` (PyG's
-    lazy convention) and accepts a ``Data`` without ``x``: it then builds its own input from the
-    graph, node-id-keyed random vectors propagated and whitened
-    (:class:`~neuncut_pyg.models.featureless.FeaturelessInput`, fitted at :meth:`fit` and
-    stored as ``featureless_input_``, so that :meth:`predict` featurizes a grown graph the same
-    way; ids are ``data.node_id``, else ``0..N-1``), and starts from the spectral clustering of
-    the graph itself (:func:`~neuncut_pyg.start.graph.graph_spectral_start`).
+    **Graphs without features.** A ``Data`` without ``x`` gets the model's own input,
+    node-id-keyed random vectors propagated and whitened
+    (:class:`~neuncut_pyg.models.featureless.FeaturelessInput`, stored as
+    ``featureless_input_`` so that :meth:`predict` featurizes a grown graph the same way).
 
     Args:
         in_channels (int): Size :math:`F` of each node's features, or ``-1``: sized at
@@ -109,10 +106,9 @@ class NeuNcut(PartitionedMixin, torch.nn.Module):
             clipped to ``[k_min, k_max]`` (:func:`~neuncut_pyg.start.graph.choose_num_clusters`),
             and set as ``num_clusters_``.
         encoder (str or torch.nn.Module): ``"gcn"`` (PyG's ``GCN``), ``"sage"`` (PyG's
-            ``GraphSAGE``), ``"mlp"`` (PyG's ``MLP`` on features propagated over the graph once
-            per graph: the fast path for mini-batches and new nodes), or any module called as
-            ``encoder(x, edge_index[, edge_weight])`` returning logits ``[N, k]``, or hidden
-            features ``[N, encoder_out_channels]`` that go through ``act``, dropout and a head.
+            ``GraphSAGE``), ``"mlp"`` (PyG's ``MLP`` on features propagated once per graph: the
+            fast path at scale), or any module called as ``encoder(x, edge_index[,
+            edge_weight])`` returning logits ``[N, k]`` or features ``[N, encoder_out_channels]``.
             (default: ``"gcn"``)
         hidden_channels (int): Width of a built-in encoder's layers. (default: ``128``)
         num_layers (int): Layers of a built-in encoder. (default: ``1``)
@@ -278,16 +274,12 @@ class NeuNcut(PartitionedMixin, torch.nn.Module):
         mode), as :class:`sklearn.cluster.KMeans` keeps its lowest-inertia run.
 
         **Full batch** (``batch_size=None``): every step sees the whole graph.
-        **Mini-batch** (``batch_size=B``): one Adam step per batch of ``B`` seed nodes, every
-        node a seed once per epoch. The encoder runs on the seeds (a GNN on their neighbourhoods
-        sampled by ``NeighborLoader``); each seed contributes its terms of the *full* graph's
-        statistics, its whole neighbourhood read from a cache of memberships
-        (:class:`~neuncut_pyg.sampling.MembershipCache`). This is the path for graphs whose
-        full-batch step does not fit in memory (``docs/scale.md``).
+        **Mini-batch** (``batch_size=B``): one Adam step per batch of ``B`` seed nodes; the
+        encoder runs on the seeds, whose whole neighbourhoods the loss reads from a cache of
+        memberships (:class:`~neuncut_pyg.sampling.MembershipCache`; ``docs/scale.md``).
         **Data-parallel** (``distributed=True``, with a ``batch_size``): mini-batches split over
-        the ranks of the default process group (:class:`~neuncut_pyg.fitting.DataParallel`).
-        ``epochs``, ``lr`` and ``n_init`` default per mode (:data:`FULL_BATCH_DEFAULTS`,
-        :data:`MINI_BATCH_DEFAULTS`).
+        the ranks of the default process group. ``epochs``, ``lr`` and ``n_init`` default per
+        mode (:data:`FULL_BATCH_DEFAULTS`, :data:`MINI_BATCH_DEFAULTS`).
 
         **The start** (``init``): ``"spectral"`` first fits the network by cross-entropy to a
         label-free partition, the spectral clustering of graph-smoothed features
@@ -299,12 +291,9 @@ class NeuNcut(PartitionedMixin, torch.nn.Module):
         which ``"graph"`` also forces on an attributed graph. ``"random"``: freshly initialized
         parameters. ``"auto"``: ``"spectral"``, or ``"random"`` for a ``warm_start``.
 
-        **Never worse than the start.** The loss relaxes the Ncut, and the start is a partition
-        of known discrete Ncut: when the kept run's partition has a higher :math:`k`-way Ncut
-        (empty clusters counting 1) than the start's, the start's partition is kept
-        (``kept_="start"``, label-free) and the network is fitted to all of it by cross-entropy, so
-        that :meth:`predict` follows it on new nodes (on the training graph it may differ on a
-        few nodes from ``labels_``, which is the start itself).
+        **Never worse than the start.** When the kept run's partition has a higher discrete
+        :math:`k`-way Ncut than the start's, the start is kept (``kept_="start"``) and the network
+        is fitted to all of it, so that :meth:`predict` follows it on new nodes.
 
         Args:
             data (torch_geometric.data.Data): The graph: ``x`` ``[N, F]`` and ``edge_index``
