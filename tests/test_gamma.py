@@ -73,12 +73,12 @@ def test_auto_gamma_prevents_the_collapse_that_the_paper_constant_allows():
         model = NeuNcut(32, 20, encoder="mlp", gamma=gamma)
         model.fit(data, epochs=150, lr=1e-2, n_init=1, seed=0, progress=False)
         labels = model.predict(data)
-        results[gamma] = (nmi(data.y, labels), int(labels.unique().numel()), model.loss_history_)
+        results[gamma] = (nmi(data.y, labels), int(labels.unique().numel()), model.loss_history_, model.kept_)
     # gamma=80: the run ends at the collapse's loss, with almost no cut left (a few nodes may
-    # keep other argmax labels) ...
+    # keep other argmax labels), and only the never-worse rule saves the fit: it keeps the start ...
     collapsed = results[80.0][2]
     assert collapsed.loss[-1] == pytest.approx(collapse_loss(20, 80.0), rel=0.01) and collapsed.cut[-1] < 0.05
-    assert results[80.0][0] < 0.3
+    assert results[80.0][3] == "start"
     # ... while the automatic weight keeps all 20 communities.
-    assert results["auto"][1] == 20 and results["auto"][0] > 0.85
+    assert results["auto"][1] == 20 and results["auto"][0] > 0.85 and results["auto"][3] == "trained"
     assert model.gamma_ == pytest.approx(2 * 20 * math.sqrt(19))

@@ -118,5 +118,6 @@ def never_worse_than_start(model: torch.nn.Module, strategy: FittingStrategy, ad
     model.reset_parameters()  # a fresh network fits the start better than one trained away from it
     train_to_partition(model, strategy.distill_batches(start.labels), steps=DISTILL_CORE_STEPS, lr=DISTILL_LR,
                        weight_decay=DISTILL_WEIGHT_DECAY)
+    strategy.share_parameters(model)  # each rank re-initialized and fitted on its own draws
     model.eval()
     return KeptPartition(start.labels, "start", start_ncut, start_ncut)

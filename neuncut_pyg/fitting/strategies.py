@@ -70,6 +70,9 @@ class FittingStrategy:
         """The value every rank acts on (one process: ``value`` itself)."""
         return value
 
+    def share_parameters(self, model: torch.nn.Module) -> None:
+        """Gives every rank rank 0's parameters of ``model`` (one process: nothing to do)."""
+
 
 def _sampled_rows(target: Tensor, sample: int) -> Iterator[Tensor]:
     """Endless random draws of ``sample`` nodes among those with ``target >= 0``: cross-entropy
@@ -265,3 +268,6 @@ class DataParallel(MiniBatch):
 
     def agree(self, value: float) -> float:
         return dist.broadcast_object(value)
+
+    def share_parameters(self, model: torch.nn.Module) -> None:
+        dist.broadcast_module(model)
