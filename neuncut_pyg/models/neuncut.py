@@ -364,9 +364,8 @@ class NeuNcut(PartitionedMixin, torch.nn.Module):
                                                   start_steps=getattr(start, "steps", None))
             del start_features
             strategy = self._strategy(graph, features, settings, batch_size, num_neighbors, distributed, seed)
-            self._fit_runs(strategy, start, n_init=n_init, warm_start=warm_start, device=device,
+            self._fit_runs(strategy, start, init, n_init=n_init, warm_start=warm_start, device=device,
                            adjacency=graph.adjacency)
-        self.init_ = init
         return self
 
     def _check_num_nodes(self, num_nodes: int) -> None:
@@ -374,11 +373,11 @@ class NeuNcut(PartitionedMixin, torch.nn.Module):
             raise ValueError(f"num_clusters={self.num_clusters_} clusters cannot be formed from a graph of "
                              f"{num_nodes} nodes: need num_clusters <= num_nodes")
 
-    def _fit_runs(self, strategy: FittingStrategy, start: Any, *, n_init: int, warm_start: bool,
+    def _fit_runs(self, strategy: FittingStrategy, start: Any, init: str, *, n_init: int, warm_start: bool,
                   device: torch.device, adjacency: Optional[SparseTensor] = None) -> None:
-        """The ``n_init`` runs of a fit from ``start`` (``None``: at random), the choice between
-        the kept run and the start when the whole ``adjacency`` is at hand, then the fitted
-        attributes."""
+        """The ``n_init`` runs of a fit from ``start`` (the one ``init`` asked for; ``None``: at
+        random), the choice between the kept run and the start when the whole ``adjacency`` is
+        at hand, then the fitted attributes."""
         target = None if start is None else StartTarget(
             torch.from_numpy(start.labels).to(device), start.margins,
             core_fractions(n_init, shrink=CORE_SHRINK if self.encoder.fits_start_cores else 1.0))
@@ -387,12 +386,11 @@ class NeuNcut(PartitionedMixin, torch.nn.Module):
             kept = never_worse_than_start(self, strategy, adjacency, runs.labels, target, self.num_clusters_)
         else:  # a partitioned graph: no rank holds the whole graph to score the partitions on
             kept = KeptPartition(runs.labels, "trained", None, None)
-        self.init_, self.init_clustering_ = "random" if start is None else "spectral", start
+        self.init_, self.init_clustering_ = "random" if start is None else init, start
         self.loss_history_, self.labels_ = runs.history, kept.labels
         self.ncut_, self.start_ncut_, self.kept_ = kept.ncut, kept.start_ncut, kept.kept
         self.objective_, self.init_objectives_ = min(runs.objectives), runs.objectives
         self.init_core_fractions_ = None if target is None else list(target.fractions)
-        return self
 
     def _choose_num_clusters(self, graph: Graph, seed: int) -> Optional[GraphSpectralEmbedding]:
         """``num_clusters="auto"``: sets ``num_clusters_`` (and a new head) from the graph; returns

@@ -89,7 +89,9 @@ class PartitionedMixin:
         with seeded(seed, torch.device("cpu")):
             strategy = Partitioned(OnSeeds(self), local, settings, batch_size=batch_size, num_neighbors=num_neighbors,
                                    hops=len(num_neighbors), seed=dist.shared_seed(seed))
-            self._fit_runs(strategy, start, n_init=n_init, warm_start=warm_start, device=torch.device("cpu"))
+            # The start stored at partition time is a spectral one.
+            self._fit_runs(strategy, start, "spectral", n_init=n_init, warm_start=warm_start,
+                           device=torch.device("cpu"))
         return self
 
     @torch.no_grad()
