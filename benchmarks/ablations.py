@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shlex
 import sys
 import time
 import warnings
@@ -60,12 +59,17 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(REPO))
 
+BENCHMARKS = Path(__file__).resolve().parent
+if str(BENCHMARKS) not in sys.path:  # loaded by path (as the tests do), not run as a script
+    sys.path.insert(0, str(BENCHMARKS))
+
 import neuncut_pyg.models.neuncut  # noqa: E402
 import neuncut_pyg.start.smoothed  # noqa: E402
 from neuncut_pyg.data import DATA_ROOT_ENV, DatasetNotFoundError, load_planetoid  # noqa: E402
 from neuncut_pyg.generators import planted_partition_graph  # noqa: E402
 from neuncut_pyg.metrics import clustering_accuracy, nmi, normalized_cut  # noqa: E402
 from neuncut_pyg.models import NeuNcut  # noqa: E402
+from results_file import ResultsFile, command_line  # noqa: E402
 
 warnings.filterwarnings("ignore", message=".*(pyg-lib|Sparse CSR|Sparse invariant).*")
 
@@ -259,8 +263,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    command = "python benchmarks/ablations.py" + "".join(
-        " " + shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    command = command_line("ablations", argv)
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     root = args.root or Path(os.environ.get(DATA_ROOT_ENV) or REPO / "datasets")
@@ -278,24 +281,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     settings = {"epochs": args.epochs, "n_init": args.n_init}
-    args.out.mkdir(parents=True, exist_ok=True)
-    partial = args.out / "ablations.partial.md"
+    results_file = ResultsFile(args.out, "ablations")
     all_results: Dict[str, Dict[str, List[Dict[str, object]]]] = {}
     for display, data in graphs.items():
         print(f"{display}: {data.num_nodes} nodes, k = {int(data.y.max()) + 1}", flush=True)
 
         def save(results, display=display):
-            partial.write_text(format_markdown({**all_results, display: results}, command, settings))
+            results_file.update(format_markdown({**all_results, display: results}, command, settings))
 
         all_results[display] = run_dataset(data, settings, args.seeds, on_result=save,
                                            log=lambda line: print(line, flush=True))
-    text = format_markdown(all_results, command, settings)
-    path = args.out / "ablations.md"
-    path.write_text(text)
-    partial.unlink(missing_ok=True)
-    print()
-    print(text)
-    print(f"written: {path}")
+    results_file.finish(format_markdown(all_results, command, settings))
     return 0
 
 

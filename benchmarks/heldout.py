@@ -41,7 +41,6 @@ Writes ``<out>/heldout.md`` whole at the end, with the command under the table;
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 import warnings
@@ -55,11 +54,16 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(REPO))
 
+BENCHMARKS = Path(__file__).resolve().parent
+if str(BENCHMARKS) not in sys.path:  # loaded by path (as the tests do), not run as a script
+    sys.path.insert(0, str(BENCHMARKS))
+
 from neuncut_pyg.baselines import kmeans_features, spectral_clustering  # noqa: E402
 from neuncut_pyg.generators import planted_partition_graph  # noqa: E402
 from neuncut_pyg.metrics import nmi, normalized_cut  # noqa: E402
 from neuncut_pyg.models import NeuNcut  # noqa: E402
 from neuncut_pyg.start import smoothed_feature_clustering  # noqa: E402
+from results_file import ResultsFile, command_line  # noqa: E402
 
 warnings.filterwarnings("ignore", message=".*(pyg-lib|Sparse CSR|Sparse invariant).*")
 
@@ -239,26 +243,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    command = "python benchmarks/heldout.py" + "".join(
-        " " + shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    command = command_line("heldout", argv)
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     graphs: Sequence[HeldoutGraph] = QUICK_GRAPHS if args.quick else GRAPHS[: args.graphs]
     settings = {"epochs": args.epochs, "n_init": args.n_init}
-    args.out.mkdir(parents=True, exist_ok=True)
-    partial = args.out / "heldout.partial.md"
+    results_file = ResultsFile(args.out, "heldout")
     rows = []
     for i, graph in enumerate(graphs):
         print(f"[{i + 1}/{len(graphs)}] {graph}", flush=True)
         rows.append(run_graph(graph, settings, log=lambda line: print(line, flush=True)))
-        partial.write_text(format_markdown(rows, command, settings))
-    text = format_markdown(rows, command, settings)
-    path = args.out / "heldout.md"
-    path.write_text(text)
-    partial.unlink(missing_ok=True)
-    print()
-    print(text)
-    print(f"written: {path}")
+        results_file.update(format_markdown(rows, command, settings))
+    results_file.finish(format_markdown(rows, command, settings))
     return 0
 
 

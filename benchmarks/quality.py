@@ -57,11 +57,16 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(REPO))
 
+BENCHMARKS = Path(__file__).resolve().parent
+if str(BENCHMARKS) not in sys.path:  # loaded by path (as the tests do), not run as a script
+    sys.path.insert(0, str(BENCHMARKS))
+
 from neuncut_pyg.baselines import kmeans_features, spectral_clustering  # noqa: E402
 from neuncut_pyg.start import smoothed_feature_clustering  # noqa: E402
 from neuncut_pyg.data import DATA_ROOT_ENV, DatasetNotFoundError, load_planetoid  # noqa: E402
 from neuncut_pyg.metrics import evaluate_clustering  # noqa: E402
 from neuncut_pyg.models import NeuNcut  # noqa: E402
+from results_file import ResultsFile, command_line  # noqa: E402
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
@@ -354,6 +359,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    command = command_line("quality", argv)
     args = parse_args(argv)
     root = args.root or Path(os.environ.get(DATA_ROOT_ENV) or REPO / "datasets")
     encoders = available_encoders(args.encoders)
@@ -384,17 +390,15 @@ def main(argv: Optional[List[str]] = None) -> int:
                                                   random_init=not args.no_random_init, partial=partials[name])
 
     table = format_markdown(results, args.seeds)
+    processes = min(args.jobs, len(args.datasets))
     setup = (f"NeuNcut defaults; neural baselines: 1 GCN layer (128), {args.epochs} epochs, lr 1e-3, "
-             f"{args.n_init} restart(s), lowest own loss kept. k = number of classes (Louvain: its own).")
-    args.out.mkdir(parents=True, exist_ok=True)
-    md_path, png_path = args.out / "quality.md", args.out / "quality.png"
-    md_path.write_text(f"## Clustering quality\n\n{setup}\n\n{table}")
-    plot(png_path, results)
+             f"{args.n_init} restart(s), lowest own loss kept. k = number of classes (Louvain: its own). "
+             f"One torch thread per dataset, {processes} dataset(s) at a time; `seconds` is one run's wall time.")
+    ResultsFile(args.out, "quality").finish(f"## Clustering quality\n\n{setup}\n\n{table}\nCommand: `{command}`\n")
+    plot(args.out / "quality.png", results)
     for path in partials.values():
         path.unlink(missing_ok=True)
-    print()
-    print(table)
-    print(f"written: {md_path}, {png_path}")
+    print(f"written: {args.out / 'quality.png'}")
     return 0
 
 

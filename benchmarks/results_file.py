@@ -1,0 +1,38 @@
+"""How every benchmark records its results: the command that made them stands under the tables,
+a ``.partial.md`` holds what is done while the script works, and the final file is written whole
+at the end (never assembled by hand)."""
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+
+def command_line(script: str, argv: Optional[Sequence[str]] = None) -> str:
+    """The shell command that reproduces this run: ``python benchmarks/<script>.py <args>``, with
+    the arguments the script was given (``argv``, else ``sys.argv[1:]``) quoted as a shell would."""
+    args = sys.argv[1:] if argv is None else argv
+    return " ".join(["python", f"benchmarks/{script}.py", *map(shlex.quote, args)])
+
+
+class ResultsFile:
+    """``<out>/<name>.md``, written whole by :meth:`finish`; :meth:`update` keeps the results so
+    far in ``<out>/<name>.partial.md``, so that a run cut short still leaves them."""
+
+    def __init__(self, out: Path, name: str):
+        out.mkdir(parents=True, exist_ok=True)
+        self.path = out / f"{name}.md"
+        self.partial = out / f"{name}.partial.md"
+
+    def update(self, text: str) -> None:
+        self.partial.write_text(text)
+
+    def finish(self, text: str) -> Path:
+        """Writes the final file, removes the partial one and prints the text."""
+        self.path.write_text(text)
+        self.partial.unlink(missing_ok=True)
+        print()
+        print(text)
+        print(f"written: {self.path}")
+        return self.path
