@@ -2,8 +2,8 @@ r"""Graphs without features (issue 16): NeuNcut before and after its featureless
 spectral clustering and Louvain, and what ``num_clusters="auto"`` picks.
 
 Graphs: featureless degree-corrected planted partitions
-(:func:`~neuncut_pyg.generators.planted_partition_graph`, ``num_features=0``): 2,000 nodes, 28
-communities of Zipf sizes (``size_exponent=1``), power-law degrees (exponent 2.5), average
+(:func:`~neuncut_pyg.generators.planted_partition_graph`, ``num_features=0``): 2,000 nodes
+(``--nodes``), 28 communities of Zipf sizes (``size_exponent=1``), power-law degrees (exponent 2.5), average
 degree 15, mixing 0.3 / 0.5 / 0.6, one graph per seed. Methods, every one seeded with the
 graph's seed:
 
@@ -28,6 +28,7 @@ Usage::
 
     python benchmarks/featureless.py                    # 2 seeds, writes benchmarks/results/featureless.md
     python benchmarks/featureless.py --seeds 3 --jobs 2
+    python benchmarks/featureless.py --nodes 20000 --seeds 3 --jobs 2 --no-before   # featureless_20000.md
     python benchmarks/featureless.py --quick            # smoke test: 1 seed, mixing 0.3, 20 epochs
 """
 from __future__ import annotations
@@ -49,6 +50,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(REPO))
 
+BENCHMARKS = Path(__file__).resolve().parent
+if str(BENCHMARKS) not in sys.path:  # loaded by path (as the tests do), not run as a script
+    sys.path.insert(0, str(BENCHMARKS))
+
 from torch_geometric.data import Data  # noqa: E402
 
 from neuncut_pyg.adjacency import scipy_affinity  # noqa: E402
@@ -57,6 +62,7 @@ from neuncut_pyg.generators import planted_partition_graph  # noqa: E402
 from neuncut_pyg.metrics import nmi, normalized_cut  # noqa: E402
 from neuncut_pyg.models import NeuNcut  # noqa: E402
 from neuncut_pyg.start.graph import choose_num_clusters, graph_spectral_start  # noqa: E402
+from results_file import ResultsFile, command_line  # noqa: E402
 
 NUM_NODES, NUM_CLUSTERS, AVG_DEGREE = 2000, 28, 15.0
 MIXINGS = (0.3, 0.5, 0.6)
@@ -82,14 +88,15 @@ def louvain(edge_index: torch.Tensor, n: int, seed: int) -> np.ndarray:
 
 
 def one_graph(task) -> List[Dict]:
-    """Every method on the graph of one (mixing, seed): rows ``{mixing, seed, method, nmi, ncut, s}``."""
-    mixing, seed, epochs = task
+    """Every method on the graph of one (mixing, seed, epochs, nodes, with the "before" row):
+    rows ``{mixing, seed, method, nmi, ncut, s, clusters}``."""
+    mixing, seed, epochs, n, with_before = task
     from sklearn.cluster import SpectralClustering
 
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
-    g = planted(mixing, seed)
-    n, ei, k = NUM_NODES, g.edge_index, NUM_CLUSTERS
+    g = planted(mixing, seed, n=n)
+    ei, k = g.edge_index, NUM_CLUSTERS
     fit = {} if epochs is None else {"epochs": epochs}
 
     def before():
@@ -107,6 +114,8 @@ def one_graph(task) -> List[Dict]:
             scipy_affinity(ei, num_nodes=n)),
         METHODS[4]: lambda: louvain(ei, n, seed),
     }
+    if not with_before:
+        del runs[METHODS[0]]
     rows = []
     for method, run in runs.items():
         start = time.perf_counter()
@@ -119,12 +128,12 @@ def one_graph(task) -> List[Dict]:
     return rows
 
 
-def auto_k_rows(seeds: Sequence[int], root: Path) -> List[Dict]:
+def auto_k_rows(seeds: Sequence[int], root: Path, n: int = NUM_NODES) -> List[Dict]:
     """What ``num_clusters="auto"`` picks: ``{graph, seed, true k, k, count, reason, s}``."""
-    graphs = [(f"planted N=2,000, k=28, mixing {m}", 28, lambda s, m=m: planted(m, s)) for m in MIXINGS]
-    graphs += [(f"planted N=2,000, k={k}, mixing 0.3", k, lambda s, k=k: planted(0.3, s, k=k)) for k in (5, 10)]
-    graphs.append(("no communities: 2 halves, mixing 0.5, N=2,000", "none",
-                   lambda s: planted_partition_graph(NUM_NODES, 2, AVG_DEGREE, mixing=0.5, size_exponent=0.0,
+    graphs = [(f"planted N={n:,}, k=28, mixing {m}", 28, lambda s, m=m: planted(m, s, n=n)) for m in MIXINGS]
+    graphs += [(f"planted N={n:,}, k={k}, mixing 0.3", k, lambda s, k=k: planted(0.3, s, k=k, n=n)) for k in (5, 10)]
+    graphs.append((f"no communities: 2 halves, mixing 0.5, N={n:,}", "none",
+                   lambda s: planted_partition_graph(n, 2, AVG_DEGREE, mixing=0.5, size_exponent=0.0,
                                                      num_features=0, seed=s)))
     rows = []
     for name, true_k, make in graphs:
@@ -155,10 +164,10 @@ def cell(values: Sequence[float], fmt: str) -> str:
     return format(values[0], fmt) if len(values) == 1 else f"{format(np.mean(values), fmt)} ± {format(np.std(values), fmt)}"
 
 
-def markdown(rows: List[Dict], auto: List[Dict], command: str) -> str:
+def markdown(rows: List[Dict], auto: List[Dict], command: str, n: int = NUM_NODES) -> str:
     seeds = sorted({r["seed"] for r in rows})
     lines = ["# Graphs without features", "",
-             f"Featureless planted partitions, N={NUM_NODES:,}, k={NUM_CLUSTERS} (Zipf sizes, power-law degrees, "
+             f"Featureless planted partitions, N={n:,}, k={NUM_CLUSTERS} (Zipf sizes, power-law degrees, "
              f"average degree {AVG_DEGREE:g}); seeds {seeds}; mean ± std over seeds. Ncut: discrete, "
              f"{NUM_CLUSTERS}-way (an empty cluster counts 1); Louvain's over its own clusters. "
              "Script and methods: `benchmarks/featureless.py`.", ""]
@@ -190,26 +199,28 @@ def main(argv=None) -> int:
                         help="data root holding Planetoid/{Cora,CiteSeer}/raw for the auto-k table (read only: "
                              "they are processed in a temporary copy)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"), help="output directory")
+    parser.add_argument("--nodes", type=int, default=NUM_NODES, help=f"nodes per graph (default: {NUM_NODES})")
+    parser.add_argument("--no-before", action="store_true",
+                        help="leave out the 'NeuNcut before' row (the old node-id path; costly on large graphs)")
     parser.add_argument("--quick", action="store_true", help="smoke test: 1 seed, mixing 0.3, 20 epochs")
     args = parser.parse_args(argv)
+    if args.nodes < 10 * NUM_CLUSTERS:
+        parser.error(f"--nodes must be at least {10 * NUM_CLUSTERS} ({NUM_CLUSTERS} communities)")
+    if args.seeds < 1 or args.jobs < 1:
+        parser.error("--seeds and --jobs must be >= 1")
     seeds = [0] if args.quick else list(range(args.seeds))
-    tasks = [(m, s, 20 if args.quick else None) for m in ((0.3,) if args.quick else MIXINGS) for s in seeds]
+    tasks = [(m, s, 20 if args.quick else None, args.nodes, not args.no_before)
+             for m in ((0.3,) if args.quick else MIXINGS) for s in seeds]
     torch.set_num_threads(1)
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
             rows = [row for rs in pool.map(one_graph, tasks) for row in rs]
     else:
         rows = [row for task in tasks for row in one_graph(task)]
-    auto = auto_k_rows(seeds, Path(args.root))
-    command = "python benchmarks/featureless.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = markdown(rows, auto, command.strip())
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    name = "featureless_quick.md" if args.quick else "featureless.md"
-    (out / name).write_text(text)
-    print(text)
+    auto = auto_k_rows(seeds, Path(args.root), n=args.nodes)
+    name = "featureless" + ("_quick" if args.quick else "") + ("" if args.nodes == NUM_NODES else f"_{args.nodes}")
+    ResultsFile(Path(args.out), name).finish(markdown(rows, auto, command_line("featureless", argv), n=args.nodes))
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())
