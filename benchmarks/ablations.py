@@ -59,17 +59,13 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(REPO))
 
-BENCHMARKS = Path(__file__).resolve().parent
-if str(BENCHMARKS) not in sys.path:  # loaded by path (as the tests do), not run as a script
-    sys.path.insert(0, str(BENCHMARKS))
-
 import neuncut_pyg.models.neuncut  # noqa: E402
 import neuncut_pyg.start.smoothed  # noqa: E402
 from neuncut_pyg.data import DATA_ROOT_ENV, DatasetNotFoundError, load_planetoid  # noqa: E402
 from neuncut_pyg.generators import planted_partition_graph  # noqa: E402
 from neuncut_pyg.metrics import clustering_accuracy, nmi, normalized_cut  # noqa: E402
 from neuncut_pyg.models import NeuNcut  # noqa: E402
-from results_file import ResultsFile, command_line  # noqa: E402
+from harness import ResultsFile, command_line, settle_counts  # noqa: E402
 
 warnings.filterwarnings("ignore", message=".*(pyg-lib|Sparse CSR|Sparse invariant).*")
 
@@ -253,12 +249,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     parser.add_argument("--quick", action="store_true", help="smoke test: 1 seed, 10 epochs")
     args = parser.parse_args(argv)
-    for name, quick, full in (("seeds", 1, 5), ("epochs", 10, 300)):
-        if getattr(args, name) is None:
-            setattr(args, name, quick if args.quick else full)
-    for name in ("seeds", "epochs", "n_init", "threads"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    settle_counts(parser, args, {"seeds": (1, 5), "epochs": (10, 300)}, positive=("n_init", "threads"))
     return args
 
 

@@ -50,10 +50,6 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(REPO))
 
-BENCHMARKS = Path(__file__).resolve().parent
-if str(BENCHMARKS) not in sys.path:  # loaded by path (as the tests do), not run as a script
-    sys.path.insert(0, str(BENCHMARKS))
-
 from torch_geometric.data import Data  # noqa: E402
 
 from neuncut_pyg.adjacency import scipy_affinity  # noqa: E402
@@ -62,7 +58,7 @@ from neuncut_pyg.generators import planted_partition_graph  # noqa: E402
 from neuncut_pyg.metrics import nmi, normalized_cut  # noqa: E402
 from neuncut_pyg.models import NeuNcut  # noqa: E402
 from neuncut_pyg.start.graph import choose_num_clusters, graph_spectral_start  # noqa: E402
-from results_file import ResultsFile, command_line  # noqa: E402
+from harness import ResultsFile, command_line  # noqa: E402
 
 NUM_NODES, NUM_CLUSTERS, AVG_DEGREE = 2000, 28, 15.0
 MIXINGS = (0.3, 0.5, 0.6)

@@ -54,16 +54,12 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(REPO))
 
-BENCHMARKS = Path(__file__).resolve().parent
-if str(BENCHMARKS) not in sys.path:  # loaded by path (as the tests do), not run as a script
-    sys.path.insert(0, str(BENCHMARKS))
-
 from neuncut_pyg.baselines import kmeans_features, spectral_clustering  # noqa: E402
 from neuncut_pyg.generators import planted_partition_graph  # noqa: E402
 from neuncut_pyg.metrics import nmi, normalized_cut  # noqa: E402
 from neuncut_pyg.models import NeuNcut  # noqa: E402
 from neuncut_pyg.start import smoothed_feature_clustering  # noqa: E402
-from results_file import ResultsFile, command_line  # noqa: E402
+from harness import ResultsFile, command_line, settle_counts  # noqa: E402
 
 warnings.filterwarnings("ignore", message=".*(pyg-lib|Sparse CSR|Sparse invariant).*")
 
@@ -231,12 +227,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     parser.add_argument("--quick", action="store_true", help="smoke test: 2 tiny graphs, 10 epochs, 1 run")
     args = parser.parse_args(argv)
-    for name, quick, full in (("epochs", 10, 300), ("n_init", 1, 3)):
-        if getattr(args, name) is None:
-            setattr(args, name, quick if args.quick else full)
-    for name in ("epochs", "n_init", "threads"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    settle_counts(parser, args, {"epochs": (10, 300), "n_init": (1, 3)}, positive=("threads",))
     if args.graphs is not None and not 1 <= args.graphs <= len(GRAPHS):
         parser.error(f"--graphs must be in 1..{len(GRAPHS)}")
     return args

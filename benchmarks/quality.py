@@ -57,16 +57,12 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(REPO))
 
-BENCHMARKS = Path(__file__).resolve().parent
-if str(BENCHMARKS) not in sys.path:  # loaded by path (as the tests do), not run as a script
-    sys.path.insert(0, str(BENCHMARKS))
-
 from neuncut_pyg.baselines import kmeans_features, spectral_clustering  # noqa: E402
 from neuncut_pyg.start import smoothed_feature_clustering  # noqa: E402
 from neuncut_pyg.data import DATA_ROOT_ENV, DatasetNotFoundError, load_planetoid  # noqa: E402
 from neuncut_pyg.metrics import evaluate_clustering  # noqa: E402
 from neuncut_pyg.models import NeuNcut  # noqa: E402
-from results_file import ResultsFile, command_line  # noqa: E402
+from harness import ResultsFile, command_line, settle_counts  # noqa: E402
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
@@ -348,13 +344,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="1 seed, 20 epochs, 1 restart: a smoke test")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     args = parser.parse_args(argv)
-    for name, quick, full in (("seeds", 1, 5), ("epochs", 20, 300), ("n_init", 1, 3)):
-        if getattr(args, name) is None:
-            setattr(args, name, quick if args.quick else full)
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1")
-    if args.jobs < 1:
-        parser.error("--jobs must be >= 1")
+    settle_counts(parser, args, {"seeds": (1, 5), "epochs": (20, 300), "n_init": (1, 3)}, positive=("jobs",))
     return args
 
 

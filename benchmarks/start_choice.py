@@ -35,10 +35,6 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(REPO))
 
-BENCHMARKS = Path(__file__).resolve().parent
-if str(BENCHMARKS) not in sys.path:  # loaded by path (as the tests do), not run as a script
-    sys.path.insert(0, str(BENCHMARKS))
-
 from torch_sparse import SparseTensor  # noqa: E402
 
 from heldout import GRAPHS, QUICK_GRAPHS  # noqa: E402
@@ -46,7 +42,7 @@ from neuncut_pyg.data import DATA_ROOT_ENV, DatasetNotFoundError, load_planetoid
 from neuncut_pyg.metrics import nmi, normalized_cut  # noqa: E402
 from neuncut_pyg.start import spectral_start  # noqa: E402
 from neuncut_pyg.start.graph import graph_spectral_start  # noqa: E402
-from results_file import ResultsFile, command_line  # noqa: E402
+from harness import ResultsFile, command_line  # noqa: E402
 
 STARTS = ("smoothed features", "graph")
 

@@ -6,6 +6,7 @@ import importlib.util
 import os
 import shutil
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -132,7 +133,10 @@ def run_ranks(worker, args: tuple, out: Path, world: int, deadline_s: float) -> 
 
 def load_script(folder: str, name: str):
     """Imports ``<folder>/<name>.py`` (an example or a benchmark) as a module, so tests can call
-    its functions directly."""
+    its functions directly. The folder goes on ``sys.path`` first, as when the script is run, so
+    that its own imports of sibling modules (``benchmarks/harness.py``) resolve."""
+    if str(REPO / folder) not in sys.path:
+        sys.path.insert(0, str(REPO / folder))
     spec = importlib.util.spec_from_file_location(f"{name}_{folder}", REPO / folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -1,12 +1,26 @@
-"""How every benchmark records its results: the command that made them stands under the tables,
-a ``.partial.md`` holds what is done while the script works, and the final file is written whole
-at the end (never assembled by hand)."""
+"""What the benchmark scripts share: the ``--quick`` / full defaults of their options, the command
+that made a results file (it stands under the tables), and the file itself: a ``.partial.md``
+holds what is done while the script works, and the final file is written whole at the end (never
+assembled by hand)."""
 from __future__ import annotations
 
+import argparse
 import shlex
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
+
+
+def settle_counts(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                  defaults: Dict[str, Tuple[int, int]], positive: Sequence[str] = ()) -> None:
+    """Fills each option of ``defaults`` (``{dest: (quick, full)}``) left at ``None`` from
+    ``args.quick``, then refuses any of those and of ``positive`` below 1 (``parser.error``)."""
+    for name, (quick, full) in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
+    for name in [*defaults, *positive]:
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
 
 
 def command_line(script: str, argv: Optional[Sequence[str]] = None) -> str:
