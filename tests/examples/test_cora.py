@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from conftest import REPO, load_example
@@ -95,7 +94,7 @@ def test_missing_data_exits_with_the_message_and_no_traceback(tmp_path):
     assert result.stderr.count("error:") == 1
 
 
-def test_arguments_and_data_root(monkeypatch, capsys):
+def test_arguments(capsys):
     example = load_example("cora")
     for args in (["--seeds", "0"], ["--epochs", "0"], ["--n-init", "0"]):
         with pytest.raises(SystemExit):
@@ -104,12 +103,6 @@ def test_arguments_and_data_root(monkeypatch, capsys):
     quick, full = example.parse_args(["--quick"]), example.parse_args([])
     assert (quick.seeds, quick.epochs, quick.n_init) == (1, 30, 1)
     assert (full.seeds, full.epochs, full.n_init) == (5, 300, 3)
-
-    monkeypatch.delenv("NEUNCUT_DATA", raising=False)
-    assert example.data_root(None) == REPO / "datasets"  # beside examples/, whatever the cwd
-    monkeypatch.setenv("NEUNCUT_DATA", "/somewhere")
-    assert example.data_root(None) == Path("/somewhere")
-    assert example.data_root(Path("/explicit")) == Path("/explicit")
 
 
 @pytest.mark.slow

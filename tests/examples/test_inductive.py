@@ -6,7 +6,6 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -156,7 +155,7 @@ def test_missing_cora_exits_1_with_the_message_and_no_traceback(tmp_path):
     assert "method" not in result.stdout  # nothing was trained: the data are checked first
 
 
-def test_arguments_and_data_root(example, monkeypatch, capsys):
+def test_arguments(example, capsys):
     for args in (["--seeds", "0"], ["--epochs", "0"], ["--n-init", "0"]):
         with pytest.raises(SystemExit):
             example.parse_args(args)
@@ -170,12 +169,6 @@ def test_arguments_and_data_root(example, monkeypatch, capsys):
     assert (full.seeds, full.epochs, full.n_init, full.train_fraction) == (3, 300, 3, 0.8)
     assert full.datasets == ["cora", "synthetic"]
     assert example.parse_args(["--dataset", "cora"]).datasets == ["cora"]
-
-    monkeypatch.delenv("NEUNCUT_DATA", raising=False)
-    assert example.data_root(None) == REPO / "datasets"  # beside examples/, whatever the cwd
-    monkeypatch.setenv("NEUNCUT_DATA", "/somewhere")
-    assert example.data_root(None) == Path("/somewhere")
-    assert example.data_root(Path("/explicit")) == Path("/explicit")
 
 
 @pytest.mark.slow
