@@ -36,8 +36,10 @@ Usage::
     python benchmarks/ablations.py --root /path/to/data --out benchmarks/results
 
 Writes ``<out>/ablations.md`` whole at the end (one table per dataset, the command that made it
-under each, then the per-seed runs); ``<out>/ablations.partial.md`` holds the runs so far while
-it works and is removed at the end.
+under each, then the per-seed runs), or ``<out>/ablations_<dataset>[_<dataset>].md`` when
+``--datasets`` picks some (so that the datasets can run in separate processes without writing
+over each other's file); ``<name>.partial.md`` holds the runs so far while it works and is
+removed at the end.
 """
 from __future__ import annotations
 
@@ -272,7 +274,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     settings = {"epochs": args.epochs, "n_init": args.n_init}
-    results_file = ResultsFile(args.out, "ablations")
+    results_file = ResultsFile(args.out, "ablations" if args.datasets is None else "_".join(["ablations", *names]))
     all_results: Dict[str, Dict[str, List[Dict[str, object]]]] = {}
     for display, data in graphs.items():
         print(f"{display}: {data.num_nodes} nodes, k = {int(data.y.max()) + 1}", flush=True)

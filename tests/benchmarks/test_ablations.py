@@ -106,4 +106,19 @@ def test_quick_run_writes_the_table(tmp_path):
     assert "### planted" in text and "Command: `python benchmarks/ablations.py --quick" in text
     for v in ablations.VARIANTS:
         assert v.name in text
-    assert not (out / "ablations.partial.md").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["ablations.md"]
+
+
+def test_datasets_picked_by_name_write_their_own_file(tmp_path, monkeypatch):
+    ablations = load_benchmark("ablations")
+    run = {"seed": 0, "NMI": 0.5, "ACC": 0.6, "Ncut": 0.7, "loss": 0.4, "run_losses": [0.5, 0.45, 0.4],
+           "fractions": [1.0, 0.5, 0.25], "kept": 3, "depth": 7, "seconds": 12.0}
+    monkeypatch.setattr(ablations, "load", lambda name, root: ("CiteSeer", planted_partition_graph(
+        60, 3, 6.0, num_features=4, seed=0)))
+    monkeypatch.setattr(ablations, "run_dataset", lambda data, settings, seeds, on_result, log: {
+        v.name: [dict(run)] for v in ablations.VARIANTS})
+    out = tmp_path / "results"
+    assert ablations.main(["--datasets", "citeseer", "--seeds", "1", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["ablations_citeseer.md"]
+    assert "Command: `python benchmarks/ablations.py --datasets citeseer --seeds 1 --out" in (
+        out / "ablations_citeseer.md").read_text()
