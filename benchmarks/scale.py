@@ -12,7 +12,10 @@ For each size: one graph from :func:`neuncut_pyg.generators.planted_partition_gr
   1e-2), one run;
 - ``mini-mlp`` / ``mini-gcn`` / ``mini-sage``: NeuNcut with the library's defaults and
   ``fit(data, batch_size=B)``, then ``predict(data, batch_size=B)``: the mini-batch path, for
-  graphs whose full-batch step does not fit in memory.
+  graphs whose full-batch step does not fit in memory;
+- ``full-auto-k`` (only when named in ``--methods``): ``full`` with ``num_clusters="auto"``, the
+  row's name saying which k the Bethe-Hessian count chose
+  (:func:`neuncut_pyg.start.graph.choose_num_clusters`).
 
 Columns: wall seconds (fit and assignment of every node), peak resident memory of the method's
 process (which holds the graph) and its increase over the memory before the method started,
@@ -25,6 +28,7 @@ average degree, with the least-squares fit ``seconds = a + b * edges`` and the l
     python benchmarks/scale.py                              # arxiv size, every method
     python benchmarks/scale.py --sizes products --methods spectral start full mini-mlp
     python benchmarks/scale.py --epoch-scaling --sizes      # only the epoch-cost table
+    python benchmarks/scale.py --methods full-auto-k --name scale_arxiv_auto_k
 
 Writes ``<name>.md`` (and ``<name>.png`` with ``--plot``) into ``--out``, the command under the
 tables; ``--name`` defaults to ``scale_<sizes>`` (``scale_epochs`` for the epoch table alone).
@@ -91,7 +95,9 @@ class PeakMemory:
 
 
 #: The methods ``--methods`` chooses from, in table order.
-METHODS = ("spectral", "start", "full", "mini-mlp", "mini-gcn", "mini-sage")
+METHODS = ("spectral", "start", "full", "mini-mlp", "mini-gcn", "mini-sage", "full-auto-k")
+#: Run only when asked for (``--methods``): not part of the comparison of paths.
+OPTIONAL_METHODS = ("full-auto-k",)
 
 
 def run_method(method: str, data, k: int, args) -> Tuple[str, np.ndarray, Optional[object]]:
@@ -103,11 +109,13 @@ def run_method(method: str, data, k: int, args) -> Tuple[str, np.ndarray, Option
         adj = to_sparse_adjacency(data.edge_index, num_nodes=data.num_nodes)
         return "the start alone (spectral clustering of smoothed features)", \
             spectral_start(data.x, adj, k, seed=args.seed).labels, None
-    if method == "full":
-        model = NeuNcut(data.num_features, k, encoder="mlp", hidden_channels=args.hidden, dropout=0.0)
+    if method in ("full", "full-auto-k"):
+        model = NeuNcut(data.num_features, k if method == "full" else "auto", encoder="mlp",
+                        hidden_channels=args.hidden, dropout=0.0)
         labels = model.fit_predict(data, epochs=args.epochs, lr=args.lr, n_init=1, seed=args.seed,
                                    progress=not args.quiet)
-        return f"NeuNcut full batch (mlp, dropout 0, {args.epochs} epochs, lr {args.lr:g}, 1 run)", \
+        chosen = "" if method == "full" else f', num_clusters="auto": k = {model.num_clusters_}'
+        return f"NeuNcut full batch (mlp, dropout 0, {args.epochs} epochs, lr {args.lr:g}, 1 run{chosen})", \
             labels.numpy(), model.loss_history_
     encoder = method.split("-")[1]
     model = NeuNcut(data.num_features, k, encoder=encoder)
@@ -264,7 +272,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--mixing", type=float, default=0.5)
     parser.add_argument("--feature-noise", type=float, default=8.0,
                         help="feature noise sigma (features carry little alone above ~sqrt(F))")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
+    parser.add_argument("--methods", nargs="+", default=[m for m in METHODS if m not in OPTIONAL_METHODS],
+                        choices=METHODS,
                         help="methods to run, each in its own process (default: all)")
     parser.add_argument("--hidden", type=int, default=128, help="the full-batch recipe's width (default: 128)")
     parser.add_argument("--epochs", type=int, default=3,

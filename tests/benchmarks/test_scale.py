@@ -17,7 +17,7 @@ def test_scale_table_compares_every_method_on_one_graph(tmp_path, monkeypatch, c
     assert "NeuNcut mini-batch (gcn, defaults, batches of 200)" in table
     assert "Written by `python benchmarks/scale.py --sizes tiny" in table
     rows = [line for line in table.splitlines() if line.startswith("| ") and "method" not in line]
-    assert len(rows) == len(scale.METHODS)
+    assert len(rows) == len(scale.METHODS) - len(scale.OPTIONAL_METHODS)
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         seconds, peak, _, nmi, ncut, clusters = map(float, cells[1:7])
@@ -27,6 +27,16 @@ def test_scale_table_compares_every_method_on_one_graph(tmp_path, monkeypatch, c
         if "NeuNcut" in row:
             assert int(cells[7]) >= 1 and float(cells[8]) > 0  # epochs run, seconds per epoch
     assert (tmp_path / "scale.png").stat().st_size > 0
+
+
+def test_auto_k_row_names_the_k_it_chose(tmp_path, monkeypatch):
+    scale = load_benchmark("scale")
+    monkeypatch.setitem(scale.SIZES, "tiny", (600, 4, 12.0, 16))
+    assert scale.main(["--sizes", "tiny", "--methods", "full-auto-k", "--epochs", "5", "--feature-noise", "1.0",
+                       "--mixing", "0.2", "--quiet", "--in-process", "--out", str(tmp_path), "--name", "auto"]) == 0
+    row = next(line for line in (tmp_path / "auto.md").read_text().splitlines() if "NeuNcut full batch" in line)
+    # 4 planted communities at mixing 0.2: the Bethe-Hessian count finds them
+    assert 'num_clusters="auto": k = 4)' in row, row
 
 
 def test_peak_memory_sees_an_allocation():
