@@ -57,7 +57,8 @@ def run_cli(checkout: Path, edges: Path, k: int, seed: int, out: Path, extra: Li
     cmd = [sys.executable, "-m", "neuncut_pyg.cli", "fit", "--edges", str(edges), "--k", str(k),
            "--seed", str(seed), "--out", str(out), "--quiet", *extra]
     start = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    # in the checkout: ``-m`` puts the working directory first on sys.path
+    done = subprocess.run(cmd, env=env, cwd=checkout, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-2000:]}")

@@ -10,7 +10,9 @@ r"""The ``neuncut`` command line: train NeuNcut on a graph, assign nodes, evalua
     neuncut evaluate --assignments run/assignments.csv --edges graph.csv [--labels y.csv]
 
 ``fit`` writes the checkpoint (:mod:`neuncut_pyg.checkpoint`) and ``assignments.csv``
-(``node_id,cluster,confidence``, the confidence being the largest membership) into ``--out``.
+(``node_id,cluster,confidence``: the partition the fit kept, ``labels_``, and the network's
+membership of that cluster) into ``--out``; ``assign`` writes the network's most likely cluster
+and its membership.
 The user documentation (file formats, nodes without edges, errors, defaults) is ``docs/cli.md``.
 
 **Nodes without edges.** An edge list cannot name them; the features file (or, for a graph
@@ -238,8 +240,12 @@ def _check_k(k: Any, num_nodes: int, args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _assignments_rows(node_ids: Sequence[str], proba: Tensor):
-    confidence, cluster = proba.max(dim=-1)
+def _assignments_rows(node_ids: Sequence[str], proba: Tensor, cluster: Optional[Tensor] = None):
+    """``(node id, cluster, confidence)`` rows: the network's most likely cluster, or the given
+    ``cluster`` (the partition ``fit`` kept), with the membership of that cluster."""
+    if cluster is None:
+        cluster = proba.argmax(dim=-1)
+    confidence = proba.gather(1, cluster.view(-1, 1)).view(-1)
     for node, c, p in zip(node_ids, cluster.tolist(), confidence.tolist()):
         yield node, c, f"{p:.6f}"
 
@@ -302,11 +308,15 @@ def _fit(args: argparse.Namespace, out: Path) -> int:
         "kept": model.kept_,
     }
     save_checkpoint(out, model, config, node_ids)
-    atomic_write_csv(out / "assignments.csv", ["node_id", "cluster", "confidence"], _assignments_rows(node_ids, proba))
+    # The partition fit kept (the start's when training did not lower its Ncut), which the
+    # network distilled from it may not reproduce on every node.
+    kept = model.labels_.cpu()
+    atomic_write_csv(out / "assignments.csv", ["node_id", "cluster", "confidence"],
+                     _assignments_rows(node_ids, proba, kept))
     if args.plot:
-        _plots(out, model, proba.argmax(dim=-1), labels)
+        _plots(out, model, kept, labels)
     k = model.num_clusters_
-    sizes = torch.bincount(proba.argmax(dim=-1), minlength=k).tolist()
+    sizes = torch.bincount(kept, minlength=k).tolist()
     chosen = " (chosen: --k auto)" if args.k == "auto" else ""
     kept = "; kept the start's partition (training did not lower its Ncut)" if model.kept_ == "start" else ""
     print(f"trained NeuNcut ({len(node_ids)} nodes, k={k}{chosen}; {num_isolated} of the nodes without edges): "

@@ -14,7 +14,8 @@ from torch_geometric.data import Data
 from neuncut_pyg.checkpoint import save_checkpoint
 from neuncut_pyg.cli import main, node_id_features
 from neuncut_pyg.generators import planted_partition_graph
-from neuncut_pyg.metrics import nmi
+from neuncut_pyg.checkpoint import load_checkpoint
+from neuncut_pyg.metrics import nmi, normalized_cut
 from neuncut_pyg.models import NeuNcut
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -146,7 +147,6 @@ def test_fit_cora(planetoid_root, tmp_path, capsys):
 
 
 def test_fit_k_auto_on_an_edge_list_and_assign(graph_files, tmp_path, capsys):
-    from neuncut_pyg.checkpoint import load_checkpoint
 
     root, data, ids, _ = graph_files
     out = tmp_path / "auto"
@@ -158,6 +158,9 @@ def test_fit_k_auto_on_an_edge_list_and_assign(graph_files, tmp_path, capsys):
     assert config["ncut"] >= 0 and config["kept"] in ("trained", "start") and model.featureless_input_ is not None
     fitted = {row["node_id"]: int(row["cluster"]) for row in read_csv(out / "assignments.csv")}
     assert nmi(data.y, torch.tensor([fitted[n] for n in ids])) > 0.8
+    # the file holds the partition fit kept: the Ncut the command reports is that partition's
+    labels = torch.tensor([fitted[n] for n in ids])
+    assert normalized_cut(labels, data.edge_index, num_clusters=3) == pytest.approx(config["ncut"], rel=1e-5)
     status, _, err = run_main(capsys, "assign", "--model", out, "--edges", root / "grown.tsv",
                               "--out", tmp_path / "grown.csv")
     assert status == 0, err
@@ -292,7 +295,6 @@ def test_usage_errors_come_from_argparse(capsys):
 
 @pytest.mark.parametrize("init", ["random", "spectral"])
 def test_fit_init_option_reaches_the_model_and_the_config(tmp_path, capsys, init):
-    from neuncut_pyg.checkpoint import load_checkpoint
 
     out = tmp_path / init
     synthetic = ["--dataset", "synthetic", "--nodes", 200, "--communities", 2, "--seed", 3]
@@ -361,7 +363,12 @@ def test_nodes_only_in_the_features_file_are_assigned(graph_files, tmp_path, cap
     assert "assigned 244 nodes (2 not in the training graph, 4 without edges)" in stdout
     assigned = {row["node_id"]: int(row["cluster"]) for row in read_csv(tmp_path / "assigned" / "grown.csv")}
     assert set(assigned) == set(fitted) | {"new_2", "new_0"}
-    assert all(assigned[n] == fitted[n] for n in fitted)  # the training graph's nodes keep their clusters
+    # The training graph's nodes keep their clusters: fit's file is the partition it kept, assign's
+    # the network's. They are one partition when the trained one was kept; when the start was kept
+    # (QUICK's short training may not lower its Ncut), the network was fitted to it (measured: 2 of
+    # 242 nodes differ).
+    same = sum(assigned[n] == fitted[n] for n in fitted) / len(fitted)
+    assert same == 1.0 if load_checkpoint(out)[1]["kept"] == "trained" else same > 0.95
     assert assigned["new_2"] == majority(fitted, ids, data, 2) and assigned["new_0"] == fitted["lonely_0"]
 
     status, stdout, err = run_main(capsys, "evaluate", "--assignments", out / "assignments.csv",
@@ -477,3 +484,13 @@ def test_cli_defaults_are_the_librarys():
     assert args.epochs == fit["epochs"].default and args.lr == fit["lr"].default
     assert args.init == fit["init"].default and args.n_init is None and args.batch_size is None
     assert args.seed == 0 and fit["seed"].default is None  # the command line is reproducible; its help says so
+
+
+def test_assignment_rows_write_the_kept_cluster_with_its_membership():
+    from neuncut_pyg.cli import _assignments_rows
+
+    proba = torch.tensor([[0.7, 0.3], [0.4, 0.6]])
+    assert list(_assignments_rows(["a", "b"], proba)) == [("a", 0, "0.700000"), ("b", 1, "0.600000")]
+    # fit writes the partition it kept (e.g. the start's), which the network may not reproduce
+    assert list(_assignments_rows(["a", "b"], proba, torch.tensor([1, 1]))) == [("a", 1, "0.300000"),
+                                                                                ("b", 1, "0.600000")]

@@ -32,6 +32,18 @@ def test_before_must_be_a_checkout(tmp_path, capsys):
     assert "no neuncut_pyg/cli.py there" in capsys.readouterr().err
 
 
+def test_each_checkout_runs_its_own_code(tmp_path, monkeypatch):
+    bench = load_benchmark("cli_featureless")
+    calls = []
+    monkeypatch.setattr(bench.subprocess, "run", lambda cmd, **kw: calls.append((cmd, kw)) or
+                        bench.subprocess.CompletedProcess(cmd, 1, "", "stop"))
+    with pytest.raises(RuntimeError, match="stop"):
+        bench.run_cli(tmp_path / "other", tmp_path / "e.csv", 3, 0, tmp_path / "o", [])
+    (cmd, kw), = calls
+    assert cmd[1:4] == ["-m", "neuncut_pyg.cli", "fit"]
+    assert kw["cwd"] == tmp_path / "other" and kw["env"]["PYTHONPATH"] == str(tmp_path / "other")
+
+
 def test_quick_run_scores_the_command_lines_assignments(tmp_path):
     bench = load_benchmark("cli_featureless")
     out = tmp_path / "results"
