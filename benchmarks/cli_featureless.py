@@ -5,6 +5,8 @@ classes, for this checkout and, with ``--before``, for another one (an earlier c
 Each run is the command a user types, in a subprocess:
 ``python -m neuncut_pyg.cli fit --edges <graph>.csv --k <classes> --seed <s> --out <dir> --quiet``
 with the checkout first on ``PYTHONPATH``; the script reads the ``assignments.csv`` it writes.
+Then ``neuncut assign --model <that run> --edges <graph>.csv`` on the same graph: the network's own
+clusters, what a new node gets (``fit`` writes the partition it kept, which can be the start's).
 Scores: NMI and ACC (Hungarian) against the classes (labels only score), the discrete k-way
 normalized cut of the partition (:func:`neuncut_pyg.metrics.normalized_cut`), and the command's
 wall seconds (the whole process: imports, reading, fit, writing). Isolated nodes (no edge) are not
@@ -53,16 +55,26 @@ def write_edges(edge_index: torch.Tensor, path: Path) -> None:
 
 def run_cli(checkout: Path, edges: Path, k: int, seed: int, out: Path, extra: List[str]) -> Tuple[Dict[int, int], float]:
     """``neuncut fit`` from ``checkout`` in a subprocess: ``({node id: cluster}, seconds)``."""
+    args = ["fit", "--edges", str(edges), "--k", str(k), "--seed", str(seed), "--out", str(out), "--quiet", *extra]
+    return _neuncut(checkout, args, out / "assignments.csv")
+
+
+def run_assign(checkout: Path, edges: Path, model: Path, out: Path) -> Tuple[Dict[int, int], float]:
+    """``neuncut assign`` of the same graph with the model ``fit`` wrote: the network's own
+    clusters, as new nodes would get them."""
+    return _neuncut(checkout, ["assign", "--model", str(model), "--edges", str(edges), "--out", str(out)], out)
+
+
+def _neuncut(checkout: Path, args: List[str], written: Path) -> Tuple[Dict[int, int], float]:
     env = {**os.environ, "PYTHONPATH": str(checkout), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "neuncut_pyg.cli", "fit", "--edges", str(edges), "--k", str(k),
-           "--seed", str(seed), "--out", str(out), "--quiet", *extra]
+    cmd = [sys.executable, "-m", "neuncut_pyg.cli", *args]
     start = time.perf_counter()
     # in the checkout: ``-m`` puts the working directory first on sys.path
     done = subprocess.run(cmd, env=env, cwd=checkout, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    with (out / "assignments.csv").open() as f:
+    with written.open() as f:
         return {int(row["node_id"]): int(row["cluster"]) for row in csv.DictReader(f)}, seconds
 
 
@@ -88,10 +100,12 @@ def format_markdown(rows: List[Dict[str, object]], checkouts: Dict[str, str], co
              f"alone (no features); seeds {seeds}, mean ± std; NMI / ACC against the classes, discrete k-way Ncut, "
              "wall seconds of the whole command. Checkouts: "
              + "; ".join(f"**{name}** `{where}`" for name, where in checkouts.items())
-             + ". Script: `benchmarks/cli_featureless.py`.", "",
+             + ". Rows `<checkout>`: the `assignments.csv` that `fit` writes; rows `<checkout>: assign`: "
+             "`neuncut assign --model <fit's directory> --edges <graph>.csv` on the same graph, the network's own "
+             "clusters (what new nodes get). Script: `benchmarks/cli_featureless.py`.", "",
              "| graph | checkout | NMI | ACC | Ncut | seconds |", "|---|---|---:|---:|---:|---:|"]
     for graph in dict.fromkeys(r["graph"] for r in rows):
-        for name in checkouts:
+        for name in dict.fromkeys(r["checkout"] for r in rows):
             rs = [r for r in rows if r["graph"] == graph and r["checkout"] == name]
             cells = [f"{np.mean([r[m] for r in rs]):.3f} ± {np.std([r[m] for r in rs]):.3f}" for m in ("NMI", "ACC", "Ncut")]
             lines.append(f"| {graph} | {name} | " + " | ".join(cells)
@@ -145,7 +159,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                     assignment, seconds = run_cli(checkout, edges, k, seed, out, extra)
                     rows.append({"graph": graph, "checkout": name, "seed": seed, "seconds": seconds,
                                  **score(data, assignment, k)})
-                    print(f"{graph}, {name}, seed {seed}: NMI {rows[-1]['NMI']:.3f}, {seconds:.0f} s", flush=True)
+                    assigned, seconds = run_assign(checkout, edges, out, out / "assigned.csv")
+                    rows.append({"graph": graph, "checkout": f"{name}: assign", "seed": seed, "seconds": seconds,
+                                 **score(data, assigned, k)})
+                    print(f"{graph}, {name}, seed {seed}: NMI fit {rows[-2]['NMI']:.3f}, assign {rows[-1]['NMI']:.3f}",
+                          flush=True)
                     results_file.update(format_markdown(rows, names, command))
     results_file.finish(format_markdown(rows, names, command))
     return 0

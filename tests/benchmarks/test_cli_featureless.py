@@ -52,4 +52,5 @@ def test_quick_run_scores_the_command_lines_assignments(tmp_path):
     match = re.search(r"\| planted \(N=300, k=3\) \| this checkout \| ([0-9.]+) ± [0-9.]+ \| ([0-9.]+) ±", text)
     assert match, text
     assert float(match.group(1)) > 0.5  # mixing 0.2, 3 communities: far above chance
+    assert re.search(r"\| planted \(N=300, k=3\) \| this checkout: assign \| ([0-9.]+) ±", text), text
     assert "Command: `python benchmarks/cli_featureless.py --quick --out" in text
