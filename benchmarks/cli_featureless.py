@@ -107,6 +107,8 @@ def format_markdown(rows: List[Dict[str, object]], checkouts: Dict[str, str], co
     for graph in dict.fromkeys(r["graph"] for r in rows):
         for name in dict.fromkeys(r["checkout"] for r in rows):
             rs = [r for r in rows if r["graph"] == graph and r["checkout"] == name]
+            if not rs:  # a partial table: this graph not reached for this checkout yet
+                continue
             cells = [f"{np.mean([r[m] for r in rs]):.3f} ± {np.std([r[m] for r in rs]):.3f}" for m in ("NMI", "ACC", "Ncut")]
             lines.append(f"| {graph} | {name} | " + " | ".join(cells)
                          + f" | {np.mean([r['seconds'] for r in rs]):.1f} |")
