@@ -8,7 +8,7 @@ degree 15, mixing 0.3 / 0.5 / 0.6, one graph per seed. Methods, every one seeded
 graph's seed:
 
 - **NeuNcut before**: what main did for a featureless graph (as the issue measured it): the
-  command line's node-id features (:func:`~neuncut_pyg.cli.node_id_features`, 32 dimensions, 4
+  command line's node-id features (:func:`~neuncut_pyg.models.featureless.node_id_features`, 32 dimensions, 4
   random-walk steps), then ``NeuNcut(32, 28)`` with its defaults (smoothed-feature start);
 - **NeuNcut after**: ``NeuNcut(-1, 28)`` with its defaults on a ``Data`` without ``x`` (its own
   whitened node-id input, the graph's spectral start, never worse than that start);
@@ -53,7 +53,7 @@ if str(REPO) not in sys.path:  # run from a checkout without installing the pack
 from torch_geometric.data import Data  # noqa: E402
 
 from neuncut_pyg.adjacency import scipy_affinity  # noqa: E402
-from neuncut_pyg.cli import node_id_features  # noqa: E402
+from neuncut_pyg.models.featureless import node_id_features  # noqa: E402
 from neuncut_pyg.generators import planted_partition_graph  # noqa: E402
 from neuncut_pyg.metrics import nmi, normalized_cut  # noqa: E402
 from neuncut_pyg.models import NeuNcut  # noqa: E402

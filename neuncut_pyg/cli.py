@@ -39,7 +39,6 @@ another format version, a dataset that is not on disk) ends with one line ``neun
 from __future__ import annotations
 
 import argparse
-import hashlib
 import re
 import sys
 import warnings
@@ -66,7 +65,7 @@ from neuncut_pyg.io import (
 )
 from neuncut_pyg.metrics import evaluate_clustering
 from neuncut_pyg.models import NeuNcut
-from neuncut_pyg.models.featureless import node_keys
+from neuncut_pyg.models.featureless import node_id_features, node_keys
 from neuncut_pyg.models.neuncut import FULL_BATCH_DEFAULTS, MINI_BATCH_DEFAULTS
 
 __all__ = ["main", "build_parser", "node_id_features"]
@@ -81,62 +80,6 @@ _LEGACY_ID_FEATURES = "node-id-random-walk"
 
 class CommandError(Exception):
     """Bad input detected by the command line itself (exit status 2)."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Featureless graphs
-# ---------------------------------------------------------------------------------------------
-
-
-def node_id_features(
-    node_ids: Sequence[str],
-    edge_index: Tensor,
-    edge_weight: Optional[Tensor] = None,
-    *,
-    dim: int = 32,
-    steps: int = 4,
-    seed: int = 0,
-) -> Tensor:
-    r"""Node features for a graph that has none: random vectors keyed by node id, smoothed by
-    a random walk. The featurization of checkpoints written before the library had its own
-    featureless path (``NeuNcut(-1, k)`` on a ``Data`` without ``x``), kept to assign with them.
-
-    Node ``v`` gets :math:`\mathbf{r}_v \sim \mathcal{N}(\mathbf{0}, \mathbf{I}_{dim})` drawn
-    from a generator seeded with a hash of ``(seed, v)``, so the same id always gets the same
-    vector, on any graph. The features are :math:`\mathbf{X} = (\mathbf{D}^{-1}\mathbf{W})^{t}
-    \mathbf{R}` with ``t = steps``, each column then standardized. Within a community the walk
-    mixes fast, so its nodes' features become alike while communities keep distinct averages
-    (a random projection of the walk's ``t``-step distributions).
-
-    Args:
-        node_ids (Sequence[str]): The ``N`` node ids, in index order.
-        edge_index (torch.Tensor): ``[2, E]`` undirected graph.
-        edge_weight (torch.Tensor, optional): ``[E]`` non-negative weights.
-        dim (int): Feature size. (default: ``32``)
-        steps (int): Random-walk steps :math:`t \geq 0`. (default: ``4``)
-        seed (int): Mixed into every node's hash. (default: ``0``)
-
-    Returns:
-        torch.Tensor: ``float32`` features ``[N, dim]``.
-    """
-    if dim < 1 or steps < 0:
-        raise ValueError(f"dim must be >= 1 and steps >= 0, got dim={dim}, steps={steps}")
-    num_nodes = len(node_ids)
-    r = np.empty((num_nodes, dim), dtype=np.float32)
-    for i, node in enumerate(node_ids):
-        digest = hashlib.blake2b(f"{seed}\x00{node}".encode("utf-8"), digest_size=8).digest()
-        r[i] = np.random.default_rng(int.from_bytes(digest, "little")).standard_normal(dim)
-    x = torch.from_numpy(r)
-    row, col = edge_index
-    weight = torch.ones(row.numel()) if edge_weight is None else edge_weight.float()
-    deg = torch.zeros(num_nodes).index_add_(0, row, weight)
-    inv_deg = torch.where(deg > 0, 1.0 / deg.clamp(min=1e-30), torch.zeros_like(deg))
-    for _ in range(steps):
-        walked = torch.zeros_like(x).index_add_(0, row, x[col] * weight[:, None]) * inv_deg[:, None]
-        # An isolated node keeps its own vector rather than collapsing to zero.
-        x = torch.where((deg > 0)[:, None], walked, x)
-    std = x.std(dim=0) if num_nodes > 1 else torch.ones(dim)
-    return (x - x.mean(dim=0)) / std.clamp(min=1e-12)
 
 
 # ---------------------------------------------------------------------------------------------
