@@ -83,12 +83,11 @@ def score(data, assignment: Dict[int, int], k: int) -> Dict[str, float]:
     missing = [i for i in nodes.tolist() if i not in assignment]
     if missing:
         raise RuntimeError(f"{len(missing)} nodes of the edge list have no cluster in assignments.csv")
-    labels = torch.full((data.num_nodes,), -1, dtype=torch.long)
-    labels[nodes] = torch.tensor([assignment[i] for i in nodes.tolist()])
+    pred = torch.tensor([assignment[i] for i in nodes.tolist()])
     # the edge list's nodes only: relabel them 0..n-1 for the cut
     index = torch.full((data.num_nodes,), -1, dtype=torch.long)
     index[nodes] = torch.arange(nodes.numel())
-    y, pred = data.y[nodes], labels[nodes]
+    y = data.y[nodes]
     return {"NMI": nmi(y, pred), "ACC": clustering_accuracy(y, pred),
             "Ncut": normalized_cut(pred, index[data.edge_index], num_clusters=k)}
 

@@ -35,9 +35,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(REPO))
 
-from torch_sparse import SparseTensor  # noqa: E402
-
 from heldout import GRAPHS, QUICK_GRAPHS  # noqa: E402
+from neuncut_pyg.adjacency import to_sparse_adjacency  # noqa: E402
 from neuncut_pyg.data import DATA_ROOT_ENV, DatasetNotFoundError, load_planetoid  # noqa: E402
 from neuncut_pyg.metrics import nmi, normalized_cut  # noqa: E402
 from neuncut_pyg.start import spectral_start  # noqa: E402
@@ -50,7 +49,7 @@ STARTS = ("smoothed features", "graph")
 def compare_starts(data, k: int, seed: int = 0) -> Dict[str, Dict[str, float]]:
     """Both starts of one graph: ``{start: {"NMI", "Ncut", "seconds"}}``."""
     n = data.num_nodes
-    adj = SparseTensor(row=data.edge_index[0], col=data.edge_index[1], sparse_sizes=(n, n))
+    adj = to_sparse_adjacency(data.edge_index, num_nodes=n)
     runs = {STARTS[0]: lambda: spectral_start(data.x, adj, k, seed=seed).labels,
             STARTS[1]: lambda: graph_spectral_start(data.edge_index, n, k, seed=seed).labels}
     scores = {}
