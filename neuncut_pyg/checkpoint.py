@@ -144,7 +144,7 @@ def save_checkpoint(
         "model_kwargs": kwargs,
         "featureless_input": None if featureless is None else {
             "dim": featureless.dim, "components": featureless.out_channels, "steps": featureless.steps,
-            "seed": featureless.seed},
+            "seed": featureless.seed, "shrinkage": featureless.shrinkage},
         "config": config,
     }
     try:
@@ -200,7 +200,8 @@ def load_checkpoint(directory: Union[str, os.PathLike]) -> Tuple[NeuNcut, Dict[s
     try:
         model = NeuNcut(**payload["model_kwargs"])
         if payload.get("featureless_input") is not None:
-            model.featureless_input_ = FeaturelessInput(**payload["featureless_input"])
+            # Inputs saved before the shrinkage setting were fitted with plain whitening.
+            model.featureless_input_ = FeaturelessInput(**{"shrinkage": 0.0, **payload["featureless_input"]})
         model.load_state_dict(state)
     except (TypeError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"checkpoint {file} does not rebuild a NeuNcut: {err}".splitlines()[0]) from err

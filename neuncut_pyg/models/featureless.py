@@ -8,7 +8,9 @@ columns span approximately the top eigenvectors of :math:`\hat{\mathbf{A}}`, eac
 scaled by :math:`\lambda_j^K`, so after a few steps the degree direction dominates every column.
 Whitening (centring, then :math:`\mathbf{C}^{-1/2}`, :math:`\mathbf{C}` the columns' covariance)
 orthonormalizes the columns: the rows become, up to a rotation, an approximate spectral
-embedding with every community direction at unit scale (``docs/featureless.md``).
+embedding with every community direction at unit scale (``docs/featureless.md``). The whitening
+is shrunk, :math:`(\mathbf{C} + \epsilon\lambda_{\max}\mathbf{I})^{-1/2}`: directions of tiny
+variance, mostly noise that a grown graph perturbs, are not scaled up to unit size.
 """
 from __future__ import annotations
 
@@ -20,18 +22,23 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from neuncut_pyg._validation import check_int
+from neuncut_pyg._validation import check_int, check_real
 from neuncut_pyg.adjacency import Adj
 from neuncut_pyg.propagation import propagate_features
 
 __all__ = ["FeaturelessInput", "node_keys", "id_gaussians", "node_id_features", "FEATURELESS_DIM_PER_CLUSTER",
-           "FEATURELESS_COMPONENTS_PER_CLUSTER", "FEATURELESS_STEPS"]
+           "FEATURELESS_COMPONENTS_PER_CLUSTER", "FEATURELESS_SHRINKAGE", "FEATURELESS_STEPS"]
 
 #: Random vectors per node: this many per cluster (``docs/featureless.md``).
-FEATURELESS_DIM_PER_CLUSTER = 4
-#: Whitened directions kept, the ones of largest variance: this many per cluster. The others,
-#: of tiny variance, would be scaled up most, and with them how a grown graph perturbs them.
-FEATURELESS_COMPONENTS_PER_CLUSTER = 2
+FEATURELESS_DIM_PER_CLUSTER = 8
+#: Whitened directions kept, the ones of largest variance: this many per cluster (all of them).
+#: Fewer leave the network unable to represent a start of many small pieces (Cora's graph: 78
+#: components; ``docs/featureless.md``).
+FEATURELESS_COMPONENTS_PER_CLUSTER = 8
+#: Shrinkage :math:`\epsilon` of the whitening, relative to the largest variance: a direction of
+#: variance :math:`\lambda` ends at variance :math:`\lambda / (\lambda + \epsilon\lambda_{\max})`,
+#: so that the noise of tiny directions, and how a grown graph perturbs it, is not blown up.
+FEATURELESS_SHRINKAGE = 3e-2
 #: Propagation steps :math:`K` of the random vectors (``docs/featureless.md``).
 FEATURELESS_STEPS = 8
 # Whitening drops covariance directions below this share of the largest (numerically zero).
@@ -80,8 +87,9 @@ class FeaturelessInput(torch.nn.Module):
     r"""Features of a graph without features, :math:`(\hat{\mathbf{A}}^{K}\mathbf{R} -
     \boldsymbol{\mu})\mathbf{T}`: :math:`\mathbf{R}` ``[N, dim]`` node-id-keyed Gaussians
     (:func:`id_gaussians`), :math:`K` = ``steps`` GCN-normalized propagation steps, and the
-    shift :math:`\boldsymbol{\mu}` and whitening :math:`\mathbf{T}` ``[dim, out]`` (the
-    ``components`` directions of largest variance) fitted on the training graph (:meth:`fit_transform`) and kept as buffers, so that a grown graph
+    shift :math:`\boldsymbol{\mu}` and shrunk whitening :math:`\mathbf{T}` ``[dim, out]`` (the
+    ``components`` directions of largest variance) fitted on the training graph
+    (:meth:`fit_transform`) and kept as buffers, so that a grown graph
     (:meth:`forward`) is featurized with the training graph's transform: known ids keep their
     random vectors, new ids get fresh ones, and the propagation runs on the new graph.
 
@@ -91,14 +99,17 @@ class FeaturelessInput(torch.nn.Module):
             covariance has fewer non-zero directions).
         steps (int): Propagation steps :math:`K \geq 0`.
         seed (int): Mixed into every node's hash.
+        shrinkage (float): :math:`\epsilon \geq 0` of the whitening (``0``: plain whitening).
     """
 
-    def __init__(self, dim: int, components: int, steps: int = FEATURELESS_STEPS, seed: int = 0) -> None:
+    def __init__(self, dim: int, components: int, steps: int = FEATURELESS_STEPS, seed: int = 0,
+                 shrinkage: float = FEATURELESS_SHRINKAGE) -> None:
         super().__init__()
         self.dim = check_int(dim, "dim")
         self.components = min(check_int(components, "components"), self.dim)
         self.steps = check_int(steps, "steps", minimum=0)
         self.seed = check_int(seed, "seed", minimum=0)
+        self.shrinkage = check_real(shrinkage, "shrinkage", minimum=0.0)
         self.register_buffer("shift", torch.zeros(self.dim, dtype=torch.float64))
         self.register_buffer("transform", torch.eye(self.dim, self.components, dtype=torch.float64))
 
@@ -114,7 +125,8 @@ class FeaturelessInput(torch.nn.Module):
         return propagate_features(r, adj, steps=self.steps, num_nodes=num_nodes)
 
     def fit_transform(self, keys: NDArray[np.uint64], adj: Adj, num_nodes: int) -> Tensor:
-        """Fits the shift and whitening on the training graph; returns its features ``[N, out]``."""
+        """Fits the shift and the shrunk whitening on the training graph; returns its features
+        ``[N, out]``."""
         centred = self._propagated(keys, adj, num_nodes)
         shift = centred.mean(dim=0)
         centred -= shift
@@ -125,7 +137,7 @@ class FeaturelessInput(torch.nn.Module):
         if not bool(keep.any()):
             raise ValueError("the graph gives no featureless input: every propagated random vector is constant "
                              "(a graph of one node, or one connected by equal weights to all?)")
-        transform = vectors[:, keep] / values[keep].sqrt()
+        transform = vectors[:, keep] / (values[keep] + self.shrinkage * values.max()).sqrt()
         self.shift = shift
         self.transform = transform
         return (centred @ transform).to(torch.get_default_dtype())
@@ -135,7 +147,8 @@ class FeaturelessInput(torch.nn.Module):
         return ((self._propagated(keys, adj, num_nodes) - self.shift) @ self.transform).to(torch.get_default_dtype())
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, components={self.components}, steps={self.steps}, seed={self.seed}"
+        return (f"dim={self.dim}, components={self.components}, steps={self.steps}, seed={self.seed}, "
+                f"shrinkage={self.shrinkage:g}")
 
 
 def node_id_features(

@@ -60,7 +60,6 @@ from neuncut_pyg.start import CORE_SHRINK, core_fractions, spectral_start
 from neuncut_pyg.start.graph import (
     DEFAULT_K_MAX,
     DEFAULT_K_MIN,
-    GraphSpectralEmbedding,
     check_k_bounds,
     choose_num_clusters,
     graph_spectral_start,
@@ -347,7 +346,8 @@ class NeuNcut(PartitionedMixin, torch.nn.Module):
                 start_seed = int(torch.randint(0, 2**31 - 1, ()))  # the same on every rank
                 if distributed:
                     start_seed = dist.broadcast_object(start_seed)
-            embedding = self._choose_num_clusters(graph, start_seed) if not warm_start else None
+            if not warm_start:
+                self._choose_num_clusters(graph, start_seed)
             self._check_num_nodes(graph.num_nodes)
             featureless = graph.x is None
             if featureless:
@@ -359,7 +359,7 @@ class NeuNcut(PartitionedMixin, torch.nn.Module):
             self.gamma_ = auto_gamma(self.num_clusters_, graph.adjacency, num_nodes=graph.num_nodes) \
                 if self.gamma == "auto" else self.gamma
             settings = TrainSettings(epochs, lr, weight_decay, self.gamma_, progress)
-            start, start_features = self._start(graph, init, start_seed, from_graph=featureless, embedding=embedding)
+            start, start_features = self._start(graph, init, start_seed, from_graph=featureless)
             features = self.encoder.node_features(graph, fit=not warm_start, start_features=start_features,
                                                   start_steps=getattr(start, "steps", None))
             del start_features
@@ -392,17 +392,15 @@ class NeuNcut(PartitionedMixin, torch.nn.Module):
         self.objective_, self.init_objectives_ = min(runs.objectives), runs.objectives
         self.init_core_fractions_ = None if target is None else list(target.fractions)
 
-    def _choose_num_clusters(self, graph: Graph, seed: int) -> Optional[GraphSpectralEmbedding]:
-        """``num_clusters="auto"``: sets ``num_clusters_`` (and a new head) from the graph; returns
-        the spectral embedding computed on the way, for the graph start."""
+    def _choose_num_clusters(self, graph: Graph, seed: int) -> None:
+        """``num_clusters="auto"``: sets ``num_clusters_`` (and a new head) from the graph."""
         if self.num_clusters != "auto":
-            return None
+            return
         k_min, k_max = check_k_bounds(self.k_min, self.k_max, graph.num_nodes)
         choice = choose_num_clusters(graph.adjacency, graph.num_nodes, k_min=k_min, k_max=k_max, seed=seed)
         self._build_head(choice.k)
         if self.head is not None:
             self.head.to(graph.device)
-        return choice.embedding
 
     def _featureless_features(self, graph: Graph, *, fit: bool) -> Tensor:
         """The model's own input for a graph without features (fitted to it when ``fit``)."""
@@ -413,16 +411,14 @@ class NeuNcut(PartitionedMixin, torch.nn.Module):
             return self.featureless_input_.fit_transform(graph.node_keys, graph.adjacency, graph.num_nodes)
         return self.featureless_input_(graph.node_keys, graph.adjacency, graph.num_nodes)
 
-    def _start(self, graph: Graph, init: str, seed: int, *, from_graph: bool,
-               embedding: Optional[GraphSpectralEmbedding]):
+    def _start(self, graph: Graph, init: str, seed: int, *, from_graph: bool):
         """``(start, its smoothed features or None)``: the spectral clustering of the smoothed
         features, or of the graph itself (``init="graph"``, or a graph without features), the
         same on every rank of a process group; ``(None, None)`` for a random start."""
         if init == "random":
             return None, None
         if init == "graph" or from_graph:
-            return graph_spectral_start(graph.adjacency, graph.num_nodes, self.num_clusters_, seed=seed,
-                                        embedding=embedding), None
+            return graph_spectral_start(graph.adjacency, graph.num_nodes, self.num_clusters_, seed=seed), None
         return spectral_start(graph.x, graph.adjacency, self.num_clusters_, seed=seed, return_features=True)
 
     def _strategy(self, graph: Graph, features: Tensor, settings: TrainSettings, batch_size: Optional[int],

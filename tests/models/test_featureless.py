@@ -50,7 +50,7 @@ def test_node_keys_and_gaussians_are_pure_functions_of_the_id():
 
 def test_featureless_input_is_white_on_the_training_graph_and_reused_on_a_grown_one(grown):
     data, bigger, _ = grown
-    fi = FeaturelessInput(12, 6)
+    fi = FeaturelessInput(12, 6, shrinkage=0.0)
     x = fi.fit_transform(node_keys(torch.arange(240)), data.edge_index, 240)
     assert x.shape == (240, 6) and fi.out_channels == 6
     cov = torch.cov(x.T.double())
@@ -58,6 +58,21 @@ def test_featureless_input_is_white_on_the_training_graph_and_reused_on_a_grown_
     again = fi(node_keys(torch.arange(240)), data.edge_index, 240)
     torch.testing.assert_close(again, x)  # the fitted transform, not a new one
     assert fi(node_keys(torch.arange(243)), bigger.edge_index, 243).shape == (243, 6)
+
+
+def test_shrunk_whitening_keeps_large_directions_white_and_small_ones_small(grown):
+    data, _, _ = grown
+    keys = node_keys(torch.arange(240))
+    plain = FeaturelessInput(12, 12, shrinkage=0.0)
+    raw = plain._propagated(keys, data.edge_index, 240)
+    values = torch.linalg.eigvalsh(torch.cov(raw.T))  # ascending
+    shrunk = FeaturelessInput(12, 12, shrinkage=0.01)
+    x = shrunk.fit_transform(keys, data.edge_index, 240).double()
+    expected = values / (values + 0.01 * values.max())  # each direction's variance after shrinking
+    torch.testing.assert_close(torch.linalg.eigvalsh(torch.cov(x.T)), expected, atol=1e-4, rtol=1e-3)
+    assert expected[-1] > 0.98 and expected[0] < 0.05  # the top directions stay white, the smallest are not blown up
+    with pytest.raises(ValueError, match="shrinkage"):
+        FeaturelessInput(12, 6, shrinkage=-1.0)
 
 
 def test_minus_one_sizes_the_encoder_at_fit(three_blocks):

@@ -29,6 +29,9 @@ def test_the_embedding_is_orthonormal_and_sorted():
     assert 0 < emb.threshold < 1 and emb.tau > 0
     plain = graph_spectral_embedding(g.edge_index, 300, 2, regularization=0.0)
     assert plain.values[0] == pytest.approx(1.0, abs=1e-6)  # Ng-Jordan-Weiss: top eigenvalue 1
+    mean_degree = graph_spectral_embedding(g.edge_index, 300, 2, regularization="mean_degree")
+    assert mean_degree.tau == pytest.approx(g.num_edges / 300) and np.isnan(mean_degree.threshold)
+    assert 0 < mean_degree.tau < emb.tau  # lighter than Bethe's term on these degrees
     with pytest.raises(ValueError, match="regularization"):
         graph_spectral_embedding(g.edge_index, 300, 2, regularization="mean")
 
