@@ -44,15 +44,13 @@ removed at the end.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import time
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence
-from unittest import mock
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 import torch
@@ -61,13 +59,11 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(REPO))
 
-import neuncut_pyg.models.neuncut  # noqa: E402
-import neuncut_pyg.start.smoothed  # noqa: E402
 from neuncut_pyg.data import DATA_ROOT_ENV, DatasetNotFoundError, load_planetoid  # noqa: E402
 from neuncut_pyg.generators import planted_partition_graph  # noqa: E402
 from neuncut_pyg.metrics import clustering_accuracy, nmi, normalized_cut  # noqa: E402
 from neuncut_pyg.models import NeuNcut  # noqa: E402
-from harness import ResultsFile, command_line, settle_counts  # noqa: E402
+from harness import ResultsFile, command_line, patched, settle_counts  # noqa: E402
 
 warnings.filterwarnings("ignore", message=".*(pyg-lib|Sparse CSR|Sparse invariant).*")
 
@@ -99,22 +95,6 @@ VARIANTS: List[Variant] = [
     Variant("10 k-means restarts per depth", "(c) k-means restarts", {},
             {"neuncut_pyg.start.smoothed:START_KMEANS_RESTARTS": 10}),
 ]
-_MODULES = {"neuncut_pyg.models.neuncut": neuncut_pyg.models.neuncut,
-            "neuncut_pyg.start.smoothed": neuncut_pyg.start.smoothed}
-
-
-@contextlib.contextmanager
-def patched(patches: Dict[str, object]) -> Iterator[None]:
-    """Sets each ``"module:attribute"`` of ``patches`` for the block (``unittest.mock.patch.object``)."""
-    with contextlib.ExitStack() as stack:
-        for target, value in patches.items():
-            module, attribute = target.split(":")
-            if not hasattr(_MODULES[module], attribute):
-                raise AttributeError(f"{module} has no attribute {attribute}: the ablation's lever moved")
-            stack.enter_context(mock.patch.object(_MODULES[module], attribute, value))
-        yield
-
-
 def run_variant(variant: Variant, data, k: int, seed: int, settings: Dict[str, int]) -> Dict[str, object]:
     """One fit of ``variant`` and its scores (labels read only here, to score)."""
     with patched(variant.patches):

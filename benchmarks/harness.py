@@ -5,10 +5,13 @@ assembled by hand)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import shlex
 import sys
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Iterator, Optional, Sequence, Tuple
+from unittest import mock
 
 
 def settle_counts(parser: argparse.ArgumentParser, args: argparse.Namespace,
@@ -21,6 +24,20 @@ def settle_counts(parser: argparse.ArgumentParser, args: argparse.Namespace,
     for name in [*defaults, *positive]:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
+
+
+@contextlib.contextmanager
+def patched(patches: Dict[str, object]) -> Iterator[None]:
+    """Sets each ``"module:attribute"`` of ``patches`` for the block (``unittest.mock.patch.object``):
+    how a benchmark turns one of the library's levers (a module constant) for a fit."""
+    with contextlib.ExitStack() as stack:
+        for target, value in patches.items():
+            name, attribute = target.split(":")
+            module = importlib.import_module(name)
+            if not hasattr(module, attribute):
+                raise AttributeError(f"{name} has no attribute {attribute}: the benchmark's lever moved")
+            stack.enter_context(mock.patch.object(module, attribute, value))
+        yield
 
 
 def command_line(script: str, argv: Optional[Sequence[str]] = None) -> str:

@@ -40,6 +40,7 @@ from neuncut_pyg.models.encoders import EncoderInput, build_encoder
 from neuncut_pyg.models.featureless import (
     FEATURELESS_COMPONENTS_PER_CLUSTER,
     FEATURELESS_DIM_PER_CLUSTER,
+    FEATURELESS_SHRINKAGE,
     FeaturelessInput,
 )
 from neuncut_pyg.models.fit_support import (
@@ -407,7 +408,8 @@ class NeuNcut(PartitionedMixin, torch.nn.Module):
         if fit:
             k = self.num_clusters_
             self.featureless_input_ = FeaturelessInput(FEATURELESS_DIM_PER_CLUSTER * k,
-                                                       FEATURELESS_COMPONENTS_PER_CLUSTER * k)
+                                                       FEATURELESS_COMPONENTS_PER_CLUSTER * k,
+                                                       shrinkage=FEATURELESS_SHRINKAGE)
             return self.featureless_input_.fit_transform(graph.node_keys, graph.adjacency, graph.num_nodes)
         return self.featureless_input_(graph.node_keys, graph.adjacency, graph.num_nodes)
 
