@@ -41,7 +41,7 @@ import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -124,6 +124,21 @@ def one_graph(task) -> List[Dict]:
     return rows
 
 
+def citation_graphs(root: Path) -> List[Tuple[str, Data]]:
+    """Cora's and CiteSeer's graphs without their words (labels kept, to score), where their raw
+    files are under ``root`` (read only: PyG processes them in a temporary copy)."""
+    from neuncut_pyg.data import load_planetoid
+
+    found, scratch = [], Path(tempfile.mkdtemp(prefix="featureless-"))  # PyG writes processed/ beside raw/
+    for name in ("Cora", "CiteSeer"):
+        if (root / "Planetoid" / name / "raw").is_dir():
+            shutil.copytree(root / "Planetoid" / name / "raw", scratch / "Planetoid" / name / "raw")
+            d = load_planetoid(name, scratch)
+            found.append((name, Data(edge_index=d.edge_index, num_nodes=d.num_nodes, y=d.y)))
+    shutil.rmtree(scratch)
+    return found
+
+
 def auto_k_rows(seeds: Sequence[int], root: Path, n: int = NUM_NODES) -> List[Dict]:
     """What ``num_clusters="auto"`` picks: ``{graph, seed, true k, k, count, reason, s}``."""
     graphs = [(f"planted N={n:,}, k=28, mixing {m}", 28, lambda s, m=m: planted(m, s, n=n)) for m in MIXINGS]
@@ -139,19 +154,12 @@ def auto_k_rows(seeds: Sequence[int], root: Path, n: int = NUM_NODES) -> List[Di
             choice = choose_num_clusters(g.edge_index, g.num_nodes, seed=seed)
             rows.append({"graph": name, "seed": seed, "true": true_k, "k": choice.k, "count": choice.count,
                          "reason": choice.reason, "s": time.perf_counter() - start})
-    scratch = Path(tempfile.mkdtemp(prefix="featureless-"))  # PyG writes processed/ beside raw/
-    for name in ("Cora", "CiteSeer"):
-        if (root / "Planetoid" / name / "raw").is_dir():
-            from neuncut_pyg.data import load_planetoid
-
-            shutil.copytree(root / "Planetoid" / name / "raw", scratch / "Planetoid" / name / "raw")
-            d = load_planetoid(name, scratch)
-            start = time.perf_counter()
-            choice = choose_num_clusters(d.edge_index, d.num_nodes)
-            rows.append({"graph": f"{name} (graph only; classes)", "seed": 0, "true": int(d.y.max()) + 1,
-                         "k": choice.k, "count": choice.count, "reason": choice.reason,
-                         "s": time.perf_counter() - start})
-    shutil.rmtree(scratch)
+    for name, d in citation_graphs(root):
+        start = time.perf_counter()
+        choice = choose_num_clusters(d.edge_index, d.num_nodes)
+        rows.append({"graph": f"{name} (graph only; classes)", "seed": 0, "true": int(d.y.max()) + 1,
+                     "k": choice.k, "count": choice.count, "reason": choice.reason,
+                     "s": time.perf_counter() - start})
     return rows
 
 

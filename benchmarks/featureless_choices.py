@@ -24,9 +24,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -45,7 +43,7 @@ from neuncut_pyg.generators import planted_partition_graph  # noqa: E402
 from neuncut_pyg.metrics import nmi, normalized_cut  # noqa: E402
 from neuncut_pyg.models import NeuNcut  # noqa: E402
 from neuncut_pyg.start.graph import graph_spectral_embedding, graph_spectral_start  # noqa: E402
-from featureless import NUM_CLUSTERS, planted  # noqa: E402
+from featureless import NUM_CLUSTERS, citation_graphs, planted  # noqa: E402
 from harness import ResultsFile, command_line, patched  # noqa: E402
 
 REGULARIZATIONS = ("bethe", "mean_degree", 0.0)
@@ -54,20 +52,6 @@ REGULARIZATIONS = ("bethe", "mean_degree", 0.0)
 INPUTS = ((4, 2, 0.0), (8, 8, 0.0), (8, 8, 1e-2), (8, 8, 3e-2), (8, 8, 1e-1))
 _LEVERS = ("FEATURELESS_DIM_PER_CLUSTER", "FEATURELESS_COMPONENTS_PER_CLUSTER", "FEATURELESS_SHRINKAGE")
 _GROWN_FIT = dict(epochs=80, lr=1e-2, n_init=1, progress=False)
-
-
-def citation_graphs(root: Path) -> List[Tuple[str, Data]]:
-    """Cora's and CiteSeer's graphs (with labels, to score) where their raw files are under ``root``."""
-    from neuncut_pyg.data import load_planetoid
-
-    found, scratch = [], Path(tempfile.mkdtemp(prefix="featureless-choices-"))  # PyG writes processed/
-    for name in ("Cora", "CiteSeer"):
-        if (root / "Planetoid" / name / "raw").is_dir():
-            shutil.copytree(root / "Planetoid" / name / "raw", scratch / "Planetoid" / name / "raw")
-            d = load_planetoid(name, scratch)
-            found.append((name, Data(edge_index=d.edge_index, num_nodes=d.num_nodes, y=d.y)))
-    shutil.rmtree(scratch)
-    return found
 
 
 def start_rows(sizes: List[Tuple[int, int]], citation: List[Tuple[str, Data]]) -> List[Dict]:
