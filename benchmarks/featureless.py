@@ -34,6 +34,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import sys
 import tempfile
@@ -216,14 +217,14 @@ def main(argv=None) -> int:
     tasks = [(m, s, 20 if args.quick else None, args.nodes, not args.no_before)
              for m in ((0.3,) if args.quick else MIXINGS) for s in seeds]
     torch.set_num_threads(1)
-    if args.jobs > 1:
-        with ProcessPoolExecutor(args.jobs) as pool:
-            rows = [row for rs in pool.map(one_graph, tasks) for row in rs]
-    else:
-        rows = [row for task in tasks for row in one_graph(task)]
-    auto = auto_k_rows(seeds, Path(args.root), n=args.nodes)
     name = "featureless" + ("_quick" if args.quick else "") + ("" if args.nodes == NUM_NODES else f"_{args.nodes}")
-    ResultsFile(Path(args.out), name).finish(markdown(rows, auto, command_line("featureless", argv), n=args.nodes))
+    results, command, rows = ResultsFile(Path(args.out), name), command_line("featureless", argv), []
+    with ProcessPoolExecutor(args.jobs) if args.jobs > 1 else contextlib.nullcontext() as pool:
+        for graph_rows in (pool.map(one_graph, tasks) if pool else map(one_graph, tasks)):
+            rows += graph_rows
+            results.update(markdown(rows, [], command, n=args.nodes))  # a run cut short keeps its graphs
+    auto = auto_k_rows(seeds, Path(args.root), n=args.nodes)
+    results.finish(markdown(rows, auto, command, n=args.nodes))
     return 0
 
 if __name__ == "__main__":
