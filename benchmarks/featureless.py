@@ -14,7 +14,10 @@ graph's seed:
   whitened node-id input, the graph's spectral start, never worse than that start);
 - **graph start**: that start alone (:func:`~neuncut_pyg.start.graph.graph_spectral_start`);
 - **spectral clustering**: scikit-learn's ``SpectralClustering(28, affinity="precomputed")`` on
-  the adjacency;
+  the adjacency, with its default eigen-solver (ARPACK) or the one ``--eigen-solver`` names. On
+  20,000 nodes ARPACK's shift-invert mode factorizes the Laplacian, whose LU factors fill in on
+  these graphs: it had not finished one graph in 35 minutes, where LOBPCG (``--eigen-solver
+  lobpcg``, the same embedding) takes about 10 seconds;
 - **Louvain**: ``networkx.community.louvain_communities`` (picks its own number of clusters).
 
 Scores: NMI against the planted blocks, and the discrete Ncut of the partition (28-way: a
@@ -28,7 +31,8 @@ Usage::
 
     python benchmarks/featureless.py                    # 2 seeds, writes benchmarks/results/featureless.md
     python benchmarks/featureless.py --seeds 3 --jobs 2
-    python benchmarks/featureless.py --nodes 20000 --seeds 3 --jobs 2 --no-before   # featureless_20000.md
+    python benchmarks/featureless.py --nodes 20000 --seeds 3 --jobs 2 --no-before --eigen-solver lobpcg
+                                                        # featureless_20000.md
     python benchmarks/featureless.py --quick            # smoke test: 1 seed, mixing 0.3, 20 epochs
 """
 from __future__ import annotations
@@ -65,6 +69,7 @@ NUM_NODES, NUM_CLUSTERS, AVG_DEGREE = 2000, 28, 15.0
 MIXINGS = (0.3, 0.5, 0.6)
 METHODS = ("NeuNcut before (node-id features, NeuNcut(32, 28))", "NeuNcut after (NeuNcut(-1, 28), no x)",
            "graph start alone", "spectral clustering (scikit-learn)", "Louvain (own k)")
+EIGEN_SOLVERS = ("arpack", "lobpcg")
 
 
 def planted(mixing: float, seed: int, k: int = NUM_CLUSTERS, n: int = NUM_NODES) -> Data:
@@ -87,7 +92,7 @@ def louvain(edge_index: torch.Tensor, n: int, seed: int) -> np.ndarray:
 def one_graph(task) -> List[Dict]:
     """Every method on the graph of one (mixing, seed, epochs, nodes, with the "before" row):
     rows ``{mixing, seed, method, nmi, ncut, s, clusters}``."""
-    mixing, seed, epochs, n, with_before = task
+    mixing, seed, epochs, n, with_before, eigen_solver = task
     from sklearn.cluster import SpectralClustering
 
     torch.set_num_threads(1)
@@ -107,8 +112,8 @@ def one_graph(task) -> List[Dict]:
         METHODS[0]: before,
         METHODS[1]: after,
         METHODS[2]: lambda: graph_spectral_start(ei, n, k, seed=seed).labels,
-        METHODS[3]: lambda: SpectralClustering(k, affinity="precomputed", random_state=seed).fit_predict(
-            scipy_affinity(ei, num_nodes=n)),
+        METHODS[3]: lambda: SpectralClustering(k, affinity="precomputed", random_state=seed,
+                                               eigen_solver=eigen_solver).fit_predict(scipy_affinity(ei, num_nodes=n)),
         METHODS[4]: lambda: louvain(ei, n, seed),
     }
     if not with_before:
@@ -121,7 +126,7 @@ def one_graph(task) -> List[Dict]:
         own_k = method.startswith("Louvain")
         rows.append({"mixing": mixing, "seed": seed, "method": method, "nmi": nmi(g.y, labels),
                      "ncut": normalized_cut(labels, ei, num_clusters=None if own_k else k), "s": seconds,
-                     "clusters": int(torch.unique(labels).numel())})
+                     "clusters": int(torch.unique(labels).numel()), "eigen_solver": eigen_solver})
     return rows
 
 
@@ -175,6 +180,7 @@ def markdown(rows: List[Dict], auto: List[Dict], command: str, n: int = NUM_NODE
              f"Featureless planted partitions, N={n:,}, k={NUM_CLUSTERS} (Zipf sizes, power-law degrees, "
              f"average degree {AVG_DEGREE:g}); seeds {seeds}; mean ± std over seeds. Ncut: discrete, "
              f"{NUM_CLUSTERS}-way (an empty cluster counts 1); Louvain's over its own clusters. "
+             f"Spectral clustering's eigen-solver: {rows[0]['eigen_solver'] if rows else 'arpack'}. "
              "Script and methods: `benchmarks/featureless.py`.", ""]
     for mixing in sorted({r["mixing"] for r in rows}):
         lines += [f"## Mixing {mixing}", "", "| method | NMI | Ncut | clusters | seconds |", "|---|---|---|---|---|"]
@@ -207,6 +213,8 @@ def main(argv=None) -> int:
     parser.add_argument("--nodes", type=int, default=NUM_NODES, help=f"nodes per graph (default: {NUM_NODES})")
     parser.add_argument("--no-before", action="store_true",
                         help="leave out the 'NeuNcut before' row (the old node-id path; costly on large graphs)")
+    parser.add_argument("--eigen-solver", choices=EIGEN_SOLVERS, default="arpack",
+                        help="scikit-learn's eigen-solver for spectral clustering (default: arpack, its own default)")
     parser.add_argument("--quick", action="store_true", help="smoke test: 1 seed, mixing 0.3, 20 epochs")
     args = parser.parse_args(argv)
     if args.nodes < 10 * NUM_CLUSTERS:
@@ -214,7 +222,7 @@ def main(argv=None) -> int:
     if args.seeds < 1 or args.jobs < 1:
         parser.error("--seeds and --jobs must be >= 1")
     seeds = [0] if args.quick else list(range(args.seeds))
-    tasks = [(m, s, 20 if args.quick else None, args.nodes, not args.no_before)
+    tasks = [(m, s, 20 if args.quick else None, args.nodes, not args.no_before, args.eigen_solver)
              for m in ((0.3,) if args.quick else MIXINGS) for s in seeds]
     torch.set_num_threads(1)
     name = "featureless" + ("_quick" if args.quick else "") + ("" if args.nodes == NUM_NODES else f"_{args.nodes}")

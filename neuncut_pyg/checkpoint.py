@@ -48,8 +48,10 @@ __all__ = [
 #: 4: a model fitted without features carries its input (``featureless_input``: the settings of
 #: :class:`~neuncut_pyg.models.featureless.FeaturelessInput`, whose fitted transform is in the
 #: ``state_dict``); ``num_clusters`` is the fitted :math:`k` (``num_clusters="auto"`` resolved).
-CHECKPOINT_FORMAT_VERSION: int = 4
-_READABLE_VERSIONS = (2, 3, 4)
+#: 5: the GCN and GraphSAGE encoders carry an input scaling too (``encoder.input_scaling``: the
+#: propagated input of a mini-batch fit); earlier ones read the features as given.
+CHECKPOINT_FORMAT_VERSION: int = 5
+_READABLE_VERSIONS = (2, 3, 4, 5)
 
 #: Name of the file that holds the weights inside a checkpoint directory.
 CHECKPOINT_FILE: str = "checkpoint.pt"
@@ -202,6 +204,9 @@ def load_checkpoint(directory: Union[str, os.PathLike]) -> Tuple[NeuNcut, Dict[s
         if payload.get("featureless_input") is not None:
             # Inputs saved before the shrinkage setting were fitted with plain whitening.
             model.featureless_input_ = FeaturelessInput(**{"shrinkage": 0.0, **payload["featureless_input"]})
+        if version < 5:  # GNN encoders then read x as given: their new input buffers keep the defaults
+            defaults = {key: value for key, value in model.state_dict().items() if key.startswith("encoder.input_")}
+            state = {**defaults, **state}
         model.load_state_dict(state)
     except (TypeError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"checkpoint {file} does not rebuild a NeuNcut: {err}".splitlines()[0]) from err

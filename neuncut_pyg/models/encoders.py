@@ -4,8 +4,9 @@ graph into what that network reads.
 Each encoder wraps its network (``self.net``) and overrides the hooks where it differs, as
 PyG's ``BasicGNN`` subclasses override ``init_conv``:
 
-- :meth:`Encoder.node_features`: per-node input rows, computed once per graph (the identity,
-  but for the MLP's propagated and standardized features, fitted on the training graph);
+- :meth:`Encoder.node_features`: per-node input rows, computed once per graph: the features as
+  given, or propagated and standardized (:class:`InputScaling`, fitted on the training graph):
+  always for the MLP, in mini-batch fits for the GNNs;
 - :meth:`Encoder.full_input`: what the network reads for a whole graph, built once per graph;
 - :meth:`Encoder.sampling_data` / :meth:`Encoder.batch_input`: the graph a ``NeighborLoader``
   samples, and what the network reads for one of its batches;
@@ -29,14 +30,16 @@ from neuncut_pyg.models.input_scaling import InputScaling
 from neuncut_pyg.propagation import propagate_features
 from neuncut_pyg.sampling import sampling_data
 
-__all__ = ["EncoderInput", "Encoder", "GCNEncoder", "SAGEEncoder", "PropagatedMLPEncoder", "CustomEncoder",
-           "BUILTIN_ENCODERS", "build_encoder"]
+__all__ = ["EncoderInput", "Encoder", "MessagePassingEncoder", "GCNEncoder", "SAGEEncoder", "PropagatedMLPEncoder", "CustomEncoder",
+           "BUILTIN_ENCODERS", "build_encoder", "RAW_INPUT"]
 
 # Below this share of non-zeros, a GCN encoder reads the features as a sparse CSR matrix:
 # bag-of-words features then make the first layer's X @ Theta several times faster on CPU.
 SPARSE_FEATURE_DENSITY = 0.05
 # Steps of X <- A_hat X before the MLP encoder when no start chose a depth.
 DEFAULT_PROPAGATION_STEPS = 2
+#: The input depth of a GNN encoder that reads the features as given (fitted on the whole graph).
+RAW_INPUT = -1
 
 
 class EncoderInput(NamedTuple):
@@ -75,10 +78,11 @@ class Encoder(torch.nn.Module):
     def reset_parameters(self) -> None:
         reset(self.net)
 
-    def node_features(self, graph: Graph, *, fit: bool = False, start_steps: Optional[int] = None,
-                      start_features: Optional[Tensor] = None) -> Tensor:
+    def node_features(self, graph: Graph, *, fit: bool = False, sampled: bool = False,
+                      start_steps: Optional[int] = None, start_features: Optional[Tensor] = None) -> Tensor:
         """Per-node input rows of ``graph``; ``fit`` first fits what the rows need to the
-        training graph, and a spectral start offers its smoothing depth and features."""
+        training graph (``sampled``: for a mini-batch fit), and a spectral start offers its
+        smoothing depth and features."""
         return graph.x
 
     def full_input(self, features: Tensor, graph: Graph) -> EncoderInput:
@@ -98,7 +102,30 @@ class Encoder(torch.nn.Module):
         return self.net(inputs.x, inputs.graph) if inputs.weight is None else self.net(*inputs)
 
 
-class GCNEncoder(Encoder):
+class MessagePassingEncoder(Encoder):
+    r"""The base of the GNN encoders: ``num_layers`` hops, and an input that depends on the mode
+    of the fit. Fitted on the whole graph, the network reads the features as given. Fitted in
+    mini-batches, it reads the start's smoothed features
+    :math:`\hat{\mathbf{A}}^K\mathbf{X}`, scaled as the MLP's (:class:`InputScaling`): from
+    raw features and sampled neighbourhoods, a shallow GNN cannot represent a start that smoothed
+    :math:`K` hops, so its training ends far from it (``docs/scale.md``). The depth is fitted
+    (:data:`RAW_INPUT`: as given) and every later graph is read the same way."""
+
+    def __init__(self, net: torch.nn.Module, in_channels: int, hidden_channels: int, num_layers: int) -> None:
+        super().__init__(net, hidden_channels)
+        self.hops = num_layers
+        self.input_scaling = InputScaling(max(in_channels, 0), RAW_INPUT)
+
+    def node_features(self, graph: Graph, *, fit: bool = False, sampled: bool = False,
+                      start_steps: Optional[int] = None, start_features: Optional[Tensor] = None) -> Tensor:
+        if fit and not sampled:
+            self.input_scaling.steps.fill_(RAW_INPUT)
+        elif fit:
+            return _fit_input(self.input_scaling, graph, "auto", start_steps, start_features)
+        return graph.x if self.input_scaling.depth == RAW_INPUT else _fitted_input(self.input_scaling, graph)
+
+
+class GCNEncoder(MessagePassingEncoder):
     r"""PyG's :class:`~torch_geometric.nn.models.GCN`, with the GCN normalization done once per
     graph (:func:`~neuncut_pyg.adjacency.gcn_adj_t`) instead of at every call, and with the full
     graph's normalization in sampled batches, so that a node with its whole neighbourhood in a
@@ -107,8 +134,7 @@ class GCNEncoder(Encoder):
     def __init__(self, in_channels: int, hidden_channels: int, num_layers: int, *, dropout: float, act: Any,
                  normalize: bool = True, improved: bool = False, add_self_loops: bool = True, **kwargs: Any) -> None:
         super().__init__(GCN(in_channels, hidden_channels, num_layers, dropout=dropout, act=act, normalize=False,
-                             **kwargs), hidden_channels)
-        self.hops = num_layers
+                             **kwargs), in_channels, hidden_channels, num_layers)
         self.normalization = dict(normalize=normalize, improved=improved, add_self_loops=add_self_loops)
 
     @property
@@ -138,15 +164,14 @@ class GCNEncoder(Encoder):
                                                dtype=batch.x.dtype, sampled=True))
 
 
-class SAGEEncoder(Encoder):
+class SAGEEncoder(MessagePassingEncoder):
     """PyG's :class:`~torch_geometric.nn.models.GraphSAGE` on the weighted ``adj_t``; in sampled
     batches its mean aggregation over the sampled neighbours estimates the full mean."""
 
     def __init__(self, in_channels: int, hidden_channels: int, num_layers: int, *, dropout: float, act: Any,
                  **kwargs: Any) -> None:
         super().__init__(GraphSAGE(in_channels, hidden_channels, num_layers, dropout=dropout, act=act, **kwargs),
-                         hidden_channels)
-        self.hops = num_layers
+                         in_channels, hidden_channels, num_layers)
 
     @property
     def name(self) -> str:
@@ -189,16 +214,11 @@ class PropagatedMLPEncoder(Encoder):
     def name(self) -> str:
         return "mlp"
 
-    def node_features(self, graph: Graph, *, fit: bool = False, start_steps: Optional[int] = None,
-                      start_features: Optional[Tensor] = None) -> Tensor:
-        if not fit:  # the depth and statistics fitted earlier
-            return self.input_scaling(propagate_features(graph.x, graph.adjacency, steps=self.input_scaling.depth))
-        steps = self.propagation_steps
-        if steps == "auto":
-            steps = DEFAULT_PROPAGATION_STEPS if start_steps is None else start_steps
-        reuse = start_features is not None and start_steps == steps
-        features = start_features if reuse else propagate_features(graph.x, graph.adjacency, steps=steps)
-        return self.input_scaling.fit_transform(features, steps)
+    def node_features(self, graph: Graph, *, fit: bool = False, sampled: bool = False,
+                      start_steps: Optional[int] = None, start_features: Optional[Tensor] = None) -> Tensor:
+        if fit:
+            return _fit_input(self.input_scaling, graph, self.propagation_steps, start_steps, start_features)
+        return _fitted_input(self.input_scaling, graph)
 
     def sampling_data(self, features: Tensor, graph: Graph) -> Data:
         return sampling_data(features, graph.edge_index, graph.edge_weight, num_nodes=graph.num_nodes)
@@ -253,6 +273,23 @@ def build_encoder(encoder: Union[str, torch.nn.Module], in_channels: int, hidden
             check_int(encoder_out_channels, "encoder_out_channels")
         return CustomEncoder(encoder, encoder_out_channels)
     raise TypeError(f"encoder must be a str or a torch.nn.Module, got {type(encoder).__name__}")
+
+
+def _fit_input(scaling: InputScaling, graph: Graph, steps: Union[int, str], start_steps: Optional[int],
+               start_features: Optional[Tensor]) -> Tensor:
+    """Fits ``scaling`` to the features of ``graph`` propagated ``steps`` times (``"auto"``: the
+    start's depth, :data:`DEFAULT_PROPAGATION_STEPS` without one), reusing the start's features
+    when they are at that depth; returns the scaled rows."""
+    if steps == "auto":
+        steps = DEFAULT_PROPAGATION_STEPS if start_steps is None else start_steps
+    reuse = start_features is not None and start_steps == steps
+    features = start_features if reuse else propagate_features(graph.x, graph.adjacency, steps=steps)
+    return scaling.fit_transform(features, steps)
+
+
+def _fitted_input(scaling: InputScaling, graph: Graph) -> Tensor:
+    """The rows of ``graph`` at the depth and with the statistics fitted earlier."""
+    return scaling(propagate_features(graph.x, graph.adjacency, steps=scaling.depth))
 
 
 def _dtype_of(x: Tensor) -> torch.dtype:

@@ -1,5 +1,6 @@
-r"""The scaling of ``NeuNcut(encoder="mlp")``'s input: rows of the propagated features scaled to
-unit length, then each column standardized with the training graph's statistics.
+r"""The scaling of a propagated input (``NeuNcut(encoder="mlp")``'s, and a GNN encoder's in
+mini-batch fits): rows of the propagated features scaled to unit length, then each column
+standardized with the training graph's statistics.
 
 After :math:`K` smoothing steps every column is close to a multiple of the graph's dominant
 eigenvector (rows scale with :math:`\sqrt{d_i}`) plus small cluster-specific deviations, and an
@@ -42,7 +43,7 @@ def column_moments(features: Tensor, chunk: int = 65536) -> Tuple[Tensor, Tensor
 
 
 class InputScaling(torch.nn.Module):
-    r"""The fitted state of the MLP's input, kept as buffers (saved with the parameters and
+    r"""The fitted state of a propagated input, kept as buffers (saved with the parameters and
     applied unchanged to every graph the model sees later): the propagation depth :math:`K` in
     use, and the column shift and scale of the unit rows on the training graph."""
 

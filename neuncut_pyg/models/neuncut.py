@@ -229,8 +229,8 @@ class NeuNcut(PartitionedMixin, torch.nn.Module):
         return self.encoder.input_scaling.depth
 
     def reset_parameters(self) -> None:
-        r"""Resets the learnable parameters (the MLP's fitted input scaling and the featureless
-        input, statistics of the training graph, stay)."""
+        r"""Resets the learnable parameters (the encoder's fitted input scaling and the
+        featureless input, statistics of the training graph, stay)."""
         self.encoder.reset_parameters()
         if self.head is not None:
             self.head.reset_parameters()
@@ -276,7 +276,10 @@ class NeuNcut(PartitionedMixin, torch.nn.Module):
         **Full batch** (``batch_size=None``): every step sees the whole graph.
         **Mini-batch** (``batch_size=B``): one Adam step per batch of ``B`` seed nodes; the
         encoder runs on the seeds, whose whole neighbourhoods the loss reads from a cache of
-        memberships (:class:`~neuncut_pyg.sampling.MembershipCache`; ``docs/scale.md``).
+        memberships (:class:`~neuncut_pyg.sampling.MembershipCache`; ``docs/scale.md``); a GCN
+        or GraphSAGE encoder then reads the start's smoothed features instead of ``x``
+        (:class:`~neuncut_pyg.models.encoders.MessagePassingEncoder`), as it will at
+        :meth:`predict`.
         **Data-parallel** (``distributed=True``, with a ``batch_size``): mini-batches split over
         the ranks of the default process group. ``epochs``, ``lr`` and ``n_init`` default per
         mode (:data:`FULL_BATCH_DEFAULTS`, :data:`MINI_BATCH_DEFAULTS`).
@@ -361,7 +364,8 @@ class NeuNcut(PartitionedMixin, torch.nn.Module):
                 if self.gamma == "auto" else self.gamma
             settings = TrainSettings(epochs, lr, weight_decay, self.gamma_, progress)
             start, start_features = self._start(graph, init, start_seed, from_graph=featureless)
-            features = self.encoder.node_features(graph, fit=not warm_start, start_features=start_features,
+            features = self.encoder.node_features(graph, fit=not warm_start, sampled=batch_size is not None,
+                                                  start_features=start_features,
                                                   start_steps=getattr(start, "steps", None))
             del start_features
             strategy = self._strategy(graph, features, settings, batch_size, num_neighbors, distributed, seed)

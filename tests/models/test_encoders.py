@@ -178,3 +178,36 @@ def test_sparse_features_take_the_csr_path_and_match_the_dense_one(three_blocks,
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
     assert sparse[3].loss_history_.loss == pytest.approx(dense[3].loss_history_.loss, rel=1e-4)
     torch.testing.assert_close(sparse[3].predict_proba(data), dense[3].predict_proba(data), atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize("encoder", ["gcn", "sage"])
+def test_gnn_input_follows_the_mode_of_the_fit(six_communities, encoder, tmp_path):
+    from neuncut_pyg.checkpoint import load_checkpoint, save_checkpoint
+    from neuncut_pyg.models.graph import read_graph
+
+    data = six_communities
+    full = NeuNcut(data.num_features, 6, encoder=encoder, hidden_channels=16).fit(data, epochs=2, n_init=1, seed=0,
+                                                                                   progress=False)
+    assert full.encoder.input_scaling.depth == encoders.RAW_INPUT
+    graph = read_graph(data, data.num_features, "predict")
+    assert full.encoder.node_features(graph) is graph.x  # full batch: the features as given
+
+    mini = NeuNcut(data.num_features, 6, encoder=encoder, hidden_channels=16).fit(
+        data, epochs=1, seed=0, batch_size=300, progress=False)
+    steps = mini.init_clustering_.steps
+    assert steps >= 1 and mini.encoder.input_scaling.depth == steps  # the start's smoothing depth
+    rows = mini.encoder.node_features(graph)
+    assert rows.shape == data.x.shape and not torch.equal(rows, data.x)
+    torch.testing.assert_close(rows.mean(dim=0), torch.zeros(data.num_features), atol=1e-4, rtol=0)
+    # predict reads the graph as the fit did: in batches with whole neighbourhoods, the same rows.
+    torch.testing.assert_close(mini.predict_proba(data, batch_size=256), mini.predict_proba(data))
+    if mini.kept_ == "trained":
+        assert torch.equal(mini.predict(data), mini.labels_)
+    # A checkpoint keeps the fitted input.
+    save_checkpoint(tmp_path, mini, {}, [str(i) for i in range(data.num_nodes)])
+    loaded, _, _ = load_checkpoint(tmp_path)
+    assert loaded.encoder.input_scaling.depth == steps
+    torch.testing.assert_close(loaded.predict_proba(data), mini.predict_proba(data))
+    # A warm start keeps the input it was fitted with.
+    mini.fit(data, epochs=1, n_init=1, warm_start=True, progress=False)
+    assert mini.encoder.input_scaling.depth == steps
