@@ -24,18 +24,18 @@ def nmi(data: Data, labels: torch.Tensor) -> float:
 # run either recovers the blocks or ends in a local minimum that merges two of them (what
 # n_init's restarts are for); which seeds do depends on the sampler's random stream. Measured
 # with the membership cache over seeds 0-7, NMI per run (loss last/first: 0.32-0.36 recovered,
-# 0.58-0.60 merged):
+# 0.58-0.60 merged), GNNs reading x as given (before their mini-batch input was propagated):
 #   torch-sparse  gcn: 1.0 x6, 0.857, 0.806   sage: 1.0 x7, 0.784         mlp: 1.0 x8
 #   pyg-lib       gcn: 1.0 x6, 0.857, 0.788   sage: 1.0 x6, 0.85 x2       mlp: 1.0 x8
-#   mean NMI 0.955-1.000; untrained networks: NMI 0.10-0.70 (gcn, sage, mlp; seeds 0-7)
-# Asserted over MINI_BATCH_SEEDS: every run's loss falls below MAX_LOSS_RATIO of its first
-# epoch's; the mean NMI exceeds MIN_MEAN_NMI, which merged runs (0.78-0.86) still reach and
-# untrained networks do not; and at least MIN_RECOVERED runs find the blocks exactly (NMI
-# above 0.95; measured 6-8 of 8).
+# and with the propagated input (pyg-lib): 1.0 x8 for each encoder. Untrained networks: NMI
+# 0.10-0.70. Asserted over MINI_BATCH_SEEDS: every run's loss falls below MAX_LOSS_RATIO of its
+# first epoch's; the mean NMI exceeds MIN_MEAN_NMI, which merged runs (0.78-0.86) still reach
+# and untrained networks do not; and at least MIN_RECOVERED runs find the blocks exactly (NMI
+# above 0.95).
 MINI_BATCH_SEEDS = range(8)
 MAX_LOSS_RATIO = 0.8
 MIN_MEAN_NMI = 0.85
-MIN_RECOVERED = 2
+MIN_RECOVERED = 4
 
 
 @pytest.mark.parametrize("encoder", ["gcn", "sage", "mlp"])
