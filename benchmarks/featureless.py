@@ -126,7 +126,7 @@ def one_graph(task) -> List[Dict]:
         own_k = method.startswith("Louvain")
         rows.append({"mixing": mixing, "seed": seed, "method": method, "nmi": nmi(g.y, labels),
                      "ncut": normalized_cut(labels, ei, num_clusters=None if own_k else k), "s": seconds,
-                     "clusters": int(torch.unique(labels).numel()), "eigen_solver": eigen_solver})
+                     "clusters": int(torch.unique(labels).numel())})
     return rows
 
 
@@ -174,13 +174,14 @@ def cell(values: Sequence[float], fmt: str) -> str:
     return format(values[0], fmt) if len(values) == 1 else f"{format(np.mean(values), fmt)} ± {format(np.std(values), fmt)}"
 
 
-def markdown(rows: List[Dict], auto: List[Dict], command: str, n: int = NUM_NODES) -> str:
+def markdown(rows: List[Dict], auto: List[Dict], command: str, n: int = NUM_NODES,
+             eigen_solver: str = "arpack") -> str:
     seeds = sorted({r["seed"] for r in rows})
     lines = ["# Graphs without features", "",
              f"Featureless planted partitions, N={n:,}, k={NUM_CLUSTERS} (Zipf sizes, power-law degrees, "
              f"average degree {AVG_DEGREE:g}); seeds {seeds}; mean ± std over seeds. Ncut: discrete, "
              f"{NUM_CLUSTERS}-way (an empty cluster counts 1); Louvain's over its own clusters. "
-             f"Spectral clustering's eigen-solver: {rows[0]['eigen_solver'] if rows else 'arpack'}. "
+             f"Spectral clustering's eigen-solver: {eigen_solver}. "
              "Script and methods: `benchmarks/featureless.py`.", ""]
     for mixing in sorted({r["mixing"] for r in rows}):
         lines += [f"## Mixing {mixing}", "", "| method | NMI | Ncut | clusters | seconds |", "|---|---|---|---|---|"]
@@ -230,9 +231,9 @@ def main(argv=None) -> int:
     with ProcessPoolExecutor(args.jobs) if args.jobs > 1 else contextlib.nullcontext() as pool:
         for graph_rows in (pool.map(one_graph, tasks) if pool else map(one_graph, tasks)):
             rows += graph_rows
-            results.update(markdown(rows, [], command, n=args.nodes))  # a run cut short keeps its graphs
+            results.update(markdown(rows, [], command, args.nodes, args.eigen_solver))  # a run cut short keeps them
     auto = auto_k_rows(seeds, Path(args.root), n=args.nodes)
-    results.finish(markdown(rows, auto, command, n=args.nodes))
+    results.finish(markdown(rows, auto, command, args.nodes, args.eigen_solver))
     return 0
 
 if __name__ == "__main__":

@@ -204,9 +204,8 @@ def load_checkpoint(directory: Union[str, os.PathLike]) -> Tuple[NeuNcut, Dict[s
         if payload.get("featureless_input") is not None:
             # Inputs saved before the shrinkage setting were fitted with plain whitening.
             model.featureless_input_ = FeaturelessInput(**{"shrinkage": 0.0, **payload["featureless_input"]})
-        if version < 5:  # GNN encoders then read x as given: their new input buffers keep the defaults
-            defaults = {key: value for key, value in model.state_dict().items() if key.startswith("encoder.input_")}
-            state = {**defaults, **state}
+        if version < 5 and model.encoder_name != "mlp":  # GNNs then read x as given: the defaults
+            state = {**model.encoder.input_scaling.state_dict(prefix="encoder.input_scaling."), **state}
         model.load_state_dict(state)
     except (TypeError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"checkpoint {file} does not rebuild a NeuNcut: {err}".splitlines()[0]) from err

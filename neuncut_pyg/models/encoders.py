@@ -30,8 +30,8 @@ from neuncut_pyg.models.input_scaling import InputScaling
 from neuncut_pyg.propagation import propagate_features
 from neuncut_pyg.sampling import sampling_data
 
-__all__ = ["EncoderInput", "Encoder", "MessagePassingEncoder", "GCNEncoder", "SAGEEncoder", "PropagatedMLPEncoder", "CustomEncoder",
-           "BUILTIN_ENCODERS", "build_encoder", "RAW_INPUT"]
+__all__ = ["EncoderInput", "Encoder", "MessagePassingEncoder", "GCNEncoder", "SAGEEncoder", "PropagatedMLPEncoder",
+           "CustomEncoder", "BUILTIN_ENCODERS", "build_encoder", "RAW_INPUT"]
 
 # Below this share of non-zeros, a GCN encoder reads the features as a sparse CSR matrix:
 # bag-of-words features then make the first layer's X @ Theta several times faster on CPU.

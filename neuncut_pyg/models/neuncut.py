@@ -276,10 +276,8 @@ class NeuNcut(PartitionedMixin, torch.nn.Module):
         **Full batch** (``batch_size=None``): every step sees the whole graph.
         **Mini-batch** (``batch_size=B``): one Adam step per batch of ``B`` seed nodes; the
         encoder runs on the seeds, whose whole neighbourhoods the loss reads from a cache of
-        memberships (:class:`~neuncut_pyg.sampling.MembershipCache`; ``docs/scale.md``); a GCN
-        or GraphSAGE encoder then reads the start's smoothed features instead of ``x``
-        (:class:`~neuncut_pyg.models.encoders.MessagePassingEncoder`), as it will at
-        :meth:`predict`.
+        memberships (:class:`~neuncut_pyg.sampling.MembershipCache`; ``docs/scale.md``); a GNN
+        encoder then reads the start's smoothed features, not ``x`` (``MessagePassingEncoder``).
         **Data-parallel** (``distributed=True``, with a ``batch_size``): mini-batches split over
         the ranks of the default process group. ``epochs``, ``lr`` and ``n_init`` default per
         mode (:data:`FULL_BATCH_DEFAULTS`, :data:`MINI_BATCH_DEFAULTS`).
