@@ -28,7 +28,6 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import ResultsFile, command_line  # noqa: E402
 from neuncut_pyg.generators import planted_partition_graph  # noqa: E402

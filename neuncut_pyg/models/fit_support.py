@@ -33,7 +33,7 @@ class OnSeeds(torch.nn.Module):
         self.model = model
 
     def forward(self, batch: Data) -> Tensor:
-        return self.model._logits(self.model.encoder.batch_input(batch))[: batch.batch_size].softmax(dim=-1)
+        return self.model._logits(self.model.encoder.batch_input(batch), batch.batch_size).softmax(dim=-1)
 
 
 class OnRows(torch.nn.Module):

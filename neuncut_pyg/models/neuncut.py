@@ -249,15 +249,20 @@ class NeuNcut(PartitionedMixin, torch.nn.Module):
         graph = Graph(x, edge_index, edge_weight)
         return self._logits(self.encoder.full_input(self.encoder.node_features(graph), graph))
 
-    def _logits(self, inputs: EncoderInput) -> Tensor:
+    def _logits(self, inputs: EncoderInput, seeds: Optional[int] = None) -> Tensor:
+        # seeds: only the first rows (a sampled batch's seeds) are wanted; the activation, dropout
+        # and head act row by row, so they run on those rows alone.
         if self.num_clusters_ is None or self.in_channels == -1:
             raise ValueError("this NeuNcut is sized at fit (in_channels=-1 or num_clusters='auto'): call fit first")
         h = self.encoder(inputs)
+        if seeds is not None and h.dim() == 2 and h.size(0) == inputs.x.size(0):
+            h = h[:seeds]
         if self.head is not None:
             h = self.act(h) if self.act is not None else h
             h = F.dropout(h, p=self.dropout, training=self.training)
             h = self.head(h)
-        if h.dim() != 2 or h.size(0) != inputs.x.size(0) or h.size(1) != self.num_clusters_:
+        rows = inputs.x.size(0) if seeds is None else seeds
+        if h.dim() != 2 or h.size(0) != rows or h.size(1) != self.num_clusters_:
             raise ValueError(f"the encoder must return logits of shape [{inputs.x.size(0)}, {self.num_clusters_}] "
                              f"(or set encoder_out_channels to add a linear head), got {list(h.shape)}")
         return h
@@ -538,7 +543,7 @@ class NeuNcut(PartitionedMixin, torch.nn.Module):
                 num_neighbors = [-1] * self.encoder.hops
             for batch in NeighborLoader(sampled, num_neighbors=num_neighbors, batch_size=batch_size, shuffle=False):
                 seeds = batch.n_id[: batch.batch_size]
-                out[seeds] = self._logits(self.encoder.batch_input(batch))[: batch.batch_size].softmax(dim=-1)
+                out[seeds] = self._logits(self.encoder.batch_input(batch), batch.batch_size).softmax(dim=-1)
         return out
 
     def __repr__(self) -> str:

@@ -211,3 +211,18 @@ def test_gnn_input_follows_the_mode_of_the_fit(six_communities, encoder, tmp_pat
     # A warm start keeps the input it was fitted with.
     mini.fit(data, epochs=1, n_init=1, warm_start=True, progress=False)
     assert mini.encoder.input_scaling.depth == steps
+
+
+@pytest.mark.parametrize("encoder", ["gcn", "sage"])
+def test_sampled_batches_run_the_head_on_the_seeds_alone(six_communities, encoder):
+    # The loss reads the seeds' memberships only; the activation, dropout and head act row by row,
+    # so in a sampled batch (seeds first, then their neighbours) they run on the seeds' rows.
+    data = six_communities
+    batch_size = 100
+    model = NeuNcut(data.num_features, 6, encoder=encoder, hidden_channels=16)
+    head_rows = []
+    model.head.register_forward_hook(lambda module, args, out: head_rows.append(args[0].size(0)))
+    model.fit(data, epochs=1, seed=0, batch_size=batch_size, progress=False)
+    proba = model.predict_proba(data, batch_size=batch_size)
+    assert head_rows and max(head_rows) <= batch_size < data.num_nodes  # every call: at most the seeds
+    torch.testing.assert_close(proba, model.predict_proba(data))  # the same memberships as the whole graph
