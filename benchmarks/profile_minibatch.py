@@ -21,7 +21,7 @@ import pstats
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -38,29 +38,22 @@ from neuncut_pyg.models.neuncut import MINI_BATCH_DEFAULTS  # noqa: E402
 #: ``(filename, line, function)`` -> ``(primitive calls, calls, own seconds, cumulative seconds, callers)``
 Entry = Tuple[str, int, str]
 
-#: The stages of a fit: (label, indent, predicate on the file name and function name). A stage's
-#: seconds are the cumulative seconds of its functions, summed.
-STAGES: List[Tuple[str, int, Callable[[str, str], bool]]] = [
-    ("`fit`", 0, lambda f, n: f.endswith("models/neuncut.py") and n == "fit"),
-    ("the start (smoothing, spectral embedding, k-means, merge-split)", 1,
-     lambda f, n: f.endswith("start/smoothed.py") and n == "spectral_start"),
-    ("fitting the network to the start (cross-entropy)", 1,
-     lambda f, n: f.endswith("fitting/loops.py") and n == "train_to_partition"),
-    ("the neighbours' memberships, refreshed before each run", 1,
-     lambda f, n: f.endswith("sampling.py") and n == "reset"),
-    ("the Ncut steps (`train_mini_batch`)", 1, lambda f, n: f.endswith("fitting/loops.py") and n == "train_mini_batch"),
+#: The stages of a fit: (label, indent, the functions that do it as (file name ending, function
+#: name)). A stage's seconds are the cumulative seconds of its functions, summed.
+STAGES: List[Tuple[str, int, Tuple[Tuple[str, str], ...]]] = [
+    ("`fit`", 0, (("models/neuncut.py", "fit"),)),
+    ("the start (smoothing, spectral embedding, k-means, merge-split)", 1, (("start/smoothed.py", "spectral_start"),)),
+    ("fitting the network to the start (cross-entropy)", 1, (("fitting/loops.py", "train_to_partition"),)),
+    ("the neighbours' memberships, refreshed before each run", 1, (("neuncut_pyg/sampling.py", "reset"),)),
+    ("the Ncut steps (`train_mini_batch`)", 1, (("fitting/loops.py", "train_mini_batch"),)),
     ("batches: sampling and `Data` plumbing", 2,
-     lambda f, n: (f.endswith("fitting/strategies.py") and n == "__iter__")
-     or (f.endswith("torch/utils/data/dataloader.py") and n == "__next__")),
-    ("encoder forward on the seeds (every call, the start's fit too)", 2,
-     lambda f, n: f.endswith("models/fit_support.py") and n == "forward"),
-    ("the batch's statistics (membership cache)", 2,
-     lambda f, n: f.endswith("sampling.py") and n == "statistics"),
-    ("the ratio (`ncut_loss_from_statistics`)", 2,
-     lambda f, n: f.endswith("loss.py") and n == "ncut_loss_from_statistics"),
-    ("backward", 2, lambda f, n: f.endswith("torch/_tensor.py") and n == "backward"),
-    ("Adam step", 2, lambda f, n: f.endswith("torch/optim/adam.py") and n == "step"),
-    ("`predict`", 0, lambda f, n: f.endswith("models/neuncut.py") and n == "predict"),
+     (("fitting/strategies.py", "__iter__"), ("torch/utils/data/dataloader.py", "__next__"))),
+    ("encoder forward on the seeds (every call, the start's fit too)", 2, (("models/fit_support.py", "forward"),)),
+    ("the batch's statistics (membership cache)", 2, (("neuncut_pyg/sampling.py", "statistics"),)),
+    ("the ratio (`ncut_loss_from_statistics`)", 2, (("neuncut_pyg/loss.py", "ncut_loss_from_statistics"),)),
+    ("backward", 2, (("torch/_tensor.py", "backward"),)),
+    ("Adam step", 2, (("torch/optim/adam.py", "step"),)),
+    ("`predict`", 0, (("models/neuncut.py", "predict"),)),
 ]
 
 
@@ -86,8 +79,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def stage_seconds(stats: Dict[Entry, tuple]) -> List[Tuple[str, int, float]]:
     rows = []
-    for label, indent, matches in STAGES:
-        seconds = sum(entry[3] for (file, _, name), entry in stats.items() if matches(file.replace("\\", "/"), name))
+    for label, indent, functions in STAGES:
+        seconds = sum(entry[3] for (file, _, name), entry in stats.items()
+                      if any(file.replace("\\", "/").endswith(end) and name == want for end, want in functions))
         rows.append((label, indent, seconds))
     return rows
 
