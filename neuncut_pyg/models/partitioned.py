@@ -12,6 +12,7 @@ from neuncut_pyg._validation import check_int, check_num_neighbors, check_option
 from neuncut_pyg.fitting import TrainSettings
 from neuncut_pyg.fitting.partitioned import Partitioned, partition_memberships
 from neuncut_pyg.gamma import gamma_for_share
+from neuncut_pyg.models.encoders import RAW_INPUT
 from neuncut_pyg.models.fit_support import MINI_BATCH_DEFAULTS, OnSeeds, evaluation, resolve_init, run_settings, seeded
 from neuncut_pyg.partition import open_partition, require_pyg_lib
 
@@ -44,7 +45,8 @@ class PartitionedMixin:
         **The start** (``init``): the spectral start needs the whole graph, which no rank holds,
         so it is the one stored at partition time (``partition_graph(..., num_clusters=k)``).
         ``"auto"`` fits to it when there is one for this ``k`` and starts at random otherwise;
-        ``"spectral"`` requires it.
+        ``"spectral"`` requires it. **The input** is the one the partitions store, by default
+        what a GNN encoder reads in a mini-batch fit (smoothed, standardized; ``partition_graph``).
 
         Args:
             root (str): The partition directory.
@@ -81,6 +83,7 @@ class PartitionedMixin:
         local = open_partition(root, fingerprint=fingerprint, rpc_address=rpc_address, rpc_port=rpc_port,
                                rpc_timeout=rpc_timeout)
         local.check_model(self.in_channels, getattr(self.encoder, "normalization", None))
+        self._read_partition_input(local, fit=not warm_start)
         self._check_num_nodes(local.num_nodes)
         start = None if init == "random" else local.start(self.num_clusters, required=init == "spectral")
         self.gamma_ = gamma_for_share(self.num_clusters, local.meta["off_diagonal_share"]) \
@@ -111,6 +114,7 @@ class PartitionedMixin:
         local = open_partition(root, fingerprint=fingerprint, rpc_address=rpc_address, rpc_port=rpc_port,
                                rpc_timeout=rpc_timeout)
         local.check_model(self.in_channels, getattr(self.encoder, "normalization", None))
+        self._read_partition_input(local, fit=False)
         with evaluation(self):
             return partition_memberships(OnSeeds(self), local, batch_size, hops)
 
@@ -118,6 +122,25 @@ class PartitionedMixin:
         r"""Hard labels ``[N]`` of every node of a partitioned graph, on every rank: the argmax
         of :meth:`predict_proba_partitioned` (collective)."""
         return self.predict_proba_partitioned(root, batch_size, **kwargs).argmax(dim=-1)
+
+    def _read_partition_input(self, local: Any, *, fit: bool) -> None:
+        """A fit takes the input the partitions store (``x`` as given, or smoothed and
+        standardized as a mini-batch fit reads it) as the encoder's fitted input; a later call
+        (predict, warm start) refuses partitions whose input the model was not fitted on."""
+        stored = local.input_state()
+        scaling = getattr(self.encoder, "input_scaling", None)
+        if scaling is None:  # a custom encoder reads x as given
+            if int(stored["steps"]) != RAW_INPUT:
+                raise ValueError(f"the partitions at {str(local.root)!r} store smoothed features, which a custom "
+                                 "encoder does not expect: partition with partition_graph(..., smoothed_input=False)")
+            return
+        if fit:
+            scaling.load_state_dict(stored)
+        elif not (int(stored["steps"]) == scaling.depth and torch.allclose(stored["shift"], scaling.shift)
+                  and torch.allclose(stored["scale"], scaling.scale)):
+            raise ValueError(f"the partitions at {str(local.root)!r} store the input at depth {int(stored['steps'])} "
+                             f"(-1: x as given), the model reads it at depth {scaling.depth} or with other "
+                             "statistics: use a model fitted on these partitions (fit_partitioned)")
 
     def _check_partitioned_encoder(self, num_neighbors: Optional[List[int]]) -> None:
         if self.encoder_name == "mlp":

@@ -12,6 +12,13 @@ share :math:`\rho` (for ``gamma="auto"``, :func:`~neuncut_pyg.gamma.gamma_for_sh
 optionally, the method's spectral start (its labels and margins, so that ranks can fit the
 network to it) are computed on the whole graph here too: no rank can later.
 
+**What the network reads.** By default the stored features are the input a GNN encoder reads in
+a mini-batch fit (:class:`~neuncut_pyg.models.encoders.MessagePassingEncoder`): ``x`` smoothed
+over the whole graph to the start's depth (the default depth without a start) and standardized
+(:class:`~neuncut_pyg.models.input_scaling.InputScaling`, whose fitted state is saved beside them
+and loaded into the model by ``fit_partitioned``), so that partitioned and mini-batch training
+fit the same network. ``smoothed_input=False`` stores ``x`` as given (a custom encoder's input).
+
 **Files.** ``root/`` holds PyG's ``META.json``, ``node_map.pt``, ``edge_map.pt`` and
 ``part_<p>/`` (whose features are rewritten compactly: PyG saves each part's ``x`` as a view of
 every node's, and ``torch.save`` writes a view's whole storage), and ours:
@@ -47,8 +54,11 @@ from torch_geometric.loader import ClusterData
 from neuncut_pyg._validation import check_int
 from neuncut_pyg.adjacency import gcn_node_terms
 from neuncut_pyg.gamma import off_diagonal_share
+from neuncut_pyg.models.encoders import DEFAULT_PROPAGATION_STEPS, RAW_INPUT
 from neuncut_pyg.models.graph import read_graph
+from neuncut_pyg.models.input_scaling import InputScaling
 from neuncut_pyg.partition.engine import require_pyg_lib
+from neuncut_pyg.propagation import propagate_features
 from neuncut_pyg.sampling import sampling_data
 from neuncut_pyg.start import spectral_start
 
@@ -60,8 +70,10 @@ COLUMNS = ("deg", "count", "gcn_scale", "gcn_loop", "gcn_count")
 #: Our metadata file in a partition directory.
 METADATA_FILE = "neuncut_partitions.json"
 START_FILE = "start.pt"
+#: The fitted state of the stored input (:class:`~neuncut_pyg.models.input_scaling.InputScaling`).
+INPUT_FILE = "input.pt"
 FORMAT_NAME = "neuncut-partitions"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the stored features are the network input (INPUT_FILE)
 #: The GCN normalization the stored terms follow unless ``partition_graph`` is told otherwise
 #: (``GCNEncoder``'s defaults).
 DEFAULT_GCN_NORMALIZATION = {"normalize": True, "improved": False, "add_self_loops": True}
@@ -167,6 +179,7 @@ def read_metadata(root: Union[str, os.PathLike]) -> Dict[str, Any]:
 def _clear(root: Path) -> None:
     (root / METADATA_FILE).unlink(missing_ok=True)
     (root / START_FILE).unlink(missing_ok=True)
+    (root / INPUT_FILE).unlink(missing_ok=True)
     for name in _PYG_FILES:
         (root / name).unlink(missing_ok=True)
     for part in root.glob("part_*"):
@@ -176,7 +189,7 @@ def _clear(root: Path) -> None:
 
 def partition_graph(data: Data, num_parts: int, root: Union[str, os.PathLike], *, parts: Union[str, Tensor] = "metis",
                     num_clusters: Optional[int] = None, gcn_normalization: Optional[Dict[str, bool]] = None,
-                    seed: int = 0, overwrite: bool = False) -> Dict[str, Any]:
+                    smoothed_input: bool = True, seed: int = 0, overwrite: bool = False) -> Dict[str, Any]:
     r"""Cuts ``data`` into ``num_parts`` partitions with PyG's
     :class:`~torch_geometric.distributed.Partitioner`, for training on ``num_parts`` ranks
     (:meth:`NeuNcut.fit_partitioned <neuncut_pyg.models.NeuNcut.fit_partitioned>`).
@@ -198,6 +211,9 @@ def partition_graph(data: Data, num_parts: int, root: Union[str, os.PathLike], *
             ``fit_partitioned(init="auto")`` then fits the network to, as ``fit`` does.
         gcn_normalization (dict, optional): ``normalize``, ``improved``, ``add_self_loops`` of
             the GCN encoder the stored terms are for. (default: the GCN encoder's defaults)
+        smoothed_input (bool): Store the input a built-in GNN encoder reads in a mini-batch fit
+            (``x`` smoothed to the start's depth and standardized) rather than ``x`` as given
+            (for a custom encoder). (default: ``True``)
         seed (int): Seeds ``parts="random"`` and the start. (default: ``0``)
         overwrite (bool): Replace partitions of another graph in ``root``. (default: ``False``)
 
@@ -234,7 +250,8 @@ def partition_graph(data: Data, num_parts: int, root: Union[str, os.PathLike], *
     sampled = sampling_data(dense, graph.edge_index, num_nodes=n)
     fingerprint = graph_fingerprint(dense, sampled.edge_index)
     settings = {"num_parts": num_parts, "gcn_normalization": normalization, "num_clusters": num_clusters,
-                "parts": parts if isinstance(parts, str) else "given", "seed": seed}
+                "parts": parts if isinstance(parts, str) else "given", "seed": seed,
+                "smoothed_input": bool(smoothed_input)}
 
     root = Path(root)
     if (root / METADATA_FILE).is_file():
@@ -255,12 +272,23 @@ def partition_graph(data: Data, num_parts: int, root: Union[str, os.PathLike], *
     _clear(root)
 
     assignment = _assignment(parts, n, num_parts, seed)
+    found, smoothed = (None, None) if num_clusters is None else \
+        spectral_start(dense, graph.adjacency, num_clusters, seed=seed, return_features=True)
+    steps = DEFAULT_PROPAGATION_STEPS if found is None else int(found.steps)
+    scaling = InputScaling(dense.size(1), steps if smoothed_input else RAW_INPUT)
+    if smoothed_input:  # what MessagePassingEncoder reads in a mini-batch fit (_fit_input)
+        smoothed = propagate_features(dense, graph.adjacency, steps=steps) if smoothed is None else smoothed
+        stored_x = scaling.fit_transform(smoothed, steps).to(dense.dtype)
+    else:
+        stored_x = dense
+    del smoothed
+    torch.save(scaling.state_dict(), root / INPUT_FILE)
     src, dst = sampled.edge_index
     terms = gcn_node_terms(src, dst, None, n, **normalization)
     columns = torch.stack([sampled.deg, sampled.count.to(sampled.deg.dtype), terms.scale, terms.loop,
                            terms.count.to(terms.scale.dtype)], dim=1).to(dense.dtype)
-    part_data = Data(x=torch.cat([dense, columns], dim=1), edge_index=sampled.edge_index, num_nodes=n)
-    del columns, terms
+    part_data = Data(x=torch.cat([stored_x, columns], dim=1), edge_index=sampled.edge_index, num_nodes=n)
+    del columns, terms, stored_x
     _run_partitioner(part_data, num_parts, root, assignment)
     del part_data
     for part in range(num_parts):
@@ -279,8 +307,7 @@ def partition_graph(data: Data, num_parts: int, root: Union[str, os.PathLike], *
         ids = (node_map == part).nonzero().view(-1)
         summaries.append({"num_nodes": int(ids.numel()), "num_edges": int(in_edges[part]), "ids": ids_digest(ids)})
     start = None
-    if num_clusters is not None:
-        found = spectral_start(dense, graph.adjacency, num_clusters, seed=seed)
+    if found is not None:
         torch.save({"labels": torch.from_numpy(found.labels), "margins": torch.from_numpy(found.margins),
                     "steps": int(found.steps), "modularity": float(found.modularity)}, root / START_FILE)
         start = {"num_clusters": int(num_clusters), "file": START_FILE}
@@ -296,6 +323,7 @@ def partition_graph(data: Data, num_parts: int, root: Union[str, os.PathLike], *
         "off_diagonal_share": off_diagonal_share(sampled.edge_index, num_nodes=n),
         "parts": summaries,
         "start": start,
+        "input": {"steps": scaling.depth, "file": INPUT_FILE},
     }
     with open(root / METADATA_FILE, "w") as file:
         json.dump(meta, file, indent=1)

@@ -165,6 +165,11 @@ class LocalPartition:
         return SmoothedFeatureClustering(found["labels"].numpy(), found["steps"], found["modularity"],
                                          found["margins"].numpy())
 
+    def input_state(self) -> Dict[str, Tensor]:
+        """The fitted state of the stored input (an :class:`~neuncut_pyg.models.input_scaling.
+        InputScaling`'s ``state_dict``): what a model trained on these partitions reads."""
+        return torch.load(self.root / self.meta["input"]["file"], weights_only=True)
+
     def check_model(self, in_channels: int, gcn_normalization: Optional[Dict[str, bool]]) -> None:
         """Refuses a model whose features or GCN normalization (``None``: not a GCN) differ
         from the ones this partitioning stored."""

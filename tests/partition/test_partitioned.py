@@ -50,11 +50,16 @@ def _graph(seed: int = 0):
                                    seed=seed)
 
 
-def _model():
+def _model(root=None):
+    """A fixed model; with a partition ``root``, reading the input those partitions store."""
     from neuncut_pyg.models import NeuNcut
+    from neuncut_pyg.partition.directory import INPUT_FILE
 
     torch.manual_seed(0)
-    return NeuNcut(FEATURES, CLUSTERS, hidden_channels=16, dropout=0.0, gamma=40.0)
+    model = NeuNcut(FEATURES, CLUSTERS, hidden_channels=16, dropout=0.0, gamma=40.0)
+    if root is not None:
+        model.encoder.input_scaling.load_state_dict(torch.load(Path(root) / INPUT_FILE, weights_only=True))
+    return model
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,7 +101,7 @@ def _worker(rank: int, ports, roots, out: str) -> None:
 
         # 2. An epoch with whole neighbourhoods and a fixed model: the summed seed terms.
         local = open_partition(roots["main"], rpc_port=ports["rpc"])
-        model = _model()
+        model = _model(roots["main"])
         model.eval()
         settings = TrainSettings(1, 1e-2, 0.0, 40.0, False)
         strategy = Partitioned(_OnSeeds(model), local, settings, batch_size=BATCH, num_neighbors=[-1], hops=1, seed=3)
@@ -153,8 +158,8 @@ def two_ranks(partitions, tmp_path_factory):
     return run_ranks(_worker, (ports, partitions, str(out)), out, WORLD, DEADLINE_S)
 
 
-def _full_memberships():
-    model = _model()
+def _full_memberships(root):
+    model = _model(root)
     model.eval()
     data = _graph()
     with torch.no_grad():
@@ -162,8 +167,8 @@ def _full_memberships():
 
 
 @needs_pyg_lib
-def test_partitioned_training_epoch_statistics_equal_the_full_graph(two_ranks):
-    s, data = _full_memberships()
+def test_partitioned_training_epoch_statistics_equal_the_full_graph(two_ranks, partitions):
+    s, data = _full_memberships(partitions["main"])
     want = ncut_statistics(s, data.edge_index)
     for rank in two_ranks:
         # inference through DistNeighborLoader with whole neighbourhoods is the full-graph forward
@@ -174,11 +179,11 @@ def test_partitioned_training_epoch_statistics_equal_the_full_graph(two_ranks):
 
 
 @needs_pyg_lib
-def test_partitioned_training_step_is_the_stratified_estimate(two_ranks):
+def test_partitioned_training_step_is_the_stratified_estimate(two_ranks, partitions):
     from neuncut_pyg.sampling import MembershipCache
     from neuncut_pyg.adjacency import symmetric_degrees, to_sparse_adjacency
 
-    s, data = _full_memberships()
+    s, data = _full_memberships(partitions["main"])
     adj = to_sparse_adjacency(data.edge_index, num_nodes=NUM_NODES)
     cache = MembershipCache(adj, symmetric_degrees(adj))
     cache.reset(s)
@@ -356,6 +361,39 @@ def test_partitioned_training_partition_directory_checks(tmp_path):
         read_metadata(root)
     with pytest.raises(ValueError, match="not empty"):
         partition_graph(data, 2, root, parts="random")
+
+
+@needs_pyg_lib
+def test_partitioned_training_reads_the_input_of_a_mini_batch_fit(tmp_path):
+    # The stored features are what a GNN encoder reads in a mini-batch fit: x smoothed to the
+    # start's depth and standardized; smoothed_input=False keeps x as given.
+    from neuncut_pyg.models.encoders import RAW_INPUT
+    from neuncut_pyg.models.graph import Graph
+    from neuncut_pyg.partition import LocalPartition, partition_graph
+
+    data = _graph()
+
+    def stored_rows(root, meta):
+        rows = []
+        for rank in range(2):
+            local = LocalPartition(root.resolve(), rank, 2, meta)
+            x = local.feature_store.get_tensor(group_name=None, attr_name="x")[:, :FEATURES]
+            rows.append((local.feature_store.get_global_id(None), x))
+        ids, x = (torch.cat(parts) for parts in zip(*rows))
+        return x[ids.argsort()]
+
+    meta = partition_graph(data, 2, tmp_path / "smoothed", parts="random", num_clusters=CLUSTERS)
+    start = torch.load(tmp_path / "smoothed" / "start.pt", weights_only=True)
+    model = _model(tmp_path / "smoothed")
+    assert meta["input"]["steps"] == model.encoder.input_scaling.depth == start["steps"] >= 1
+    graph = Graph(data.x, data.edge_index)
+    torch.testing.assert_close(stored_rows(tmp_path / "smoothed", meta), model.encoder.node_features(graph))
+    mini = _model().fit(data, batch_size=64, epochs=1, seed=0, progress=False)  # the same input in mini-batches
+    assert mini.encoder.input_scaling.depth == start["steps"]
+
+    meta = partition_graph(data, 2, tmp_path / "raw", parts="random", smoothed_input=False)
+    assert meta["input"]["steps"] == RAW_INPUT
+    torch.testing.assert_close(stored_rows(tmp_path / "raw", meta), data.x)
 
 
 @needs_pyg_lib
