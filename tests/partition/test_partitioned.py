@@ -412,3 +412,29 @@ def test_partitioned_training_refuses_what_it_cannot_train(tmp_path):
         NeuNcut(FEATURES, CLUSTERS, encoder="mlp").fit_partitioned(tmp_path / "a", batch_size=32)
     with pytest.raises(RuntimeError, match="process group"):
         NeuNcut(FEATURES, CLUSTERS).fit_partitioned(tmp_path / "a", batch_size=32)
+
+
+def test_partitioned_training_input_must_match_the_model():
+    # fit_partitioned takes the partitions' input as the encoder's; later calls refuse another one.
+    from types import SimpleNamespace
+
+    from torch_geometric.nn import GCNConv
+
+    from neuncut_pyg.models import NeuNcut
+    from neuncut_pyg.models.encoders import RAW_INPUT
+
+    def partitions(steps):
+        state = {"steps": torch.tensor(steps), "shift": torch.full((FEATURES,), 0.5, dtype=torch.float64),
+                 "scale": torch.full((FEATURES,), 2.0, dtype=torch.float64)}
+        return SimpleNamespace(root=Path("parts"), input_state=lambda: {k: v.clone() for k, v in state.items()})
+
+    model = _model()
+    with pytest.raises(ValueError, match="store the input at depth 3"):
+        model._read_partition_input(partitions(3), fit=False)  # a model that reads x as given
+    model._read_partition_input(partitions(3), fit=True)
+    assert model.encoder.input_scaling.depth == 3 and float(model.encoder.input_scaling.scale[0]) == 2.0
+    model._read_partition_input(partitions(3), fit=False)  # the input it was fitted on: accepted
+    custom = NeuNcut(FEATURES, CLUSTERS, encoder=GCNConv(FEATURES, 16), encoder_out_channels=16)
+    with pytest.raises(ValueError, match="smoothed_input=False"):
+        custom._read_partition_input(partitions(3), fit=True)
+    custom._read_partition_input(partitions(RAW_INPUT), fit=True)  # x as given: what it reads
