@@ -121,7 +121,7 @@ class MessagePassingEncoder(Encoder):
         if fit and not sampled:
             self.input_scaling.steps.fill_(RAW_INPUT)
         elif fit:
-            return _fit_input(self.input_scaling, graph, "auto", start_steps, start_features)
+            return fit_input(self.input_scaling, graph, "auto", start_steps, start_features)
         return graph.x if self.input_scaling.depth == RAW_INPUT else _fitted_input(self.input_scaling, graph)
 
 
@@ -217,7 +217,7 @@ class PropagatedMLPEncoder(Encoder):
     def node_features(self, graph: Graph, *, fit: bool = False, sampled: bool = False,
                       start_steps: Optional[int] = None, start_features: Optional[Tensor] = None) -> Tensor:
         if fit:
-            return _fit_input(self.input_scaling, graph, self.propagation_steps, start_steps, start_features)
+            return fit_input(self.input_scaling, graph, self.propagation_steps, start_steps, start_features)
         return _fitted_input(self.input_scaling, graph)
 
     def sampling_data(self, features: Tensor, graph: Graph) -> Data:
@@ -275,7 +275,7 @@ def build_encoder(encoder: Union[str, torch.nn.Module], in_channels: int, hidden
     raise TypeError(f"encoder must be a str or a torch.nn.Module, got {type(encoder).__name__}")
 
 
-def _fit_input(scaling: InputScaling, graph: Graph, steps: Union[int, str], start_steps: Optional[int],
+def fit_input(scaling: InputScaling, graph: Graph, steps: Union[int, str], start_steps: Optional[int],
                start_features: Optional[Tensor]) -> Tensor:
     """Fits ``scaling`` to the features of ``graph`` propagated ``steps`` times (``"auto"``: the
     start's depth, :data:`DEFAULT_PROPAGATION_STEPS` without one), reusing the start's features

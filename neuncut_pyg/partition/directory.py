@@ -54,11 +54,10 @@ from torch_geometric.loader import ClusterData
 from neuncut_pyg._validation import check_int
 from neuncut_pyg.adjacency import gcn_node_terms
 from neuncut_pyg.gamma import off_diagonal_share
-from neuncut_pyg.models.encoders import DEFAULT_PROPAGATION_STEPS, RAW_INPUT
+from neuncut_pyg.models.encoders import RAW_INPUT, fit_input
 from neuncut_pyg.models.graph import read_graph
 from neuncut_pyg.models.input_scaling import InputScaling
 from neuncut_pyg.partition.engine import require_pyg_lib
-from neuncut_pyg.propagation import propagate_features
 from neuncut_pyg.sampling import sampling_data
 from neuncut_pyg.start import spectral_start
 
@@ -274,13 +273,11 @@ def partition_graph(data: Data, num_parts: int, root: Union[str, os.PathLike], *
     assignment = _assignment(parts, n, num_parts, seed)
     found, smoothed = (None, None) if num_clusters is None else \
         spectral_start(dense, graph.adjacency, num_clusters, seed=seed, return_features=True)
-    steps = DEFAULT_PROPAGATION_STEPS if found is None else int(found.steps)
-    scaling = InputScaling(dense.size(1), steps if smoothed_input else RAW_INPUT)
-    if smoothed_input:  # what MessagePassingEncoder reads in a mini-batch fit (_fit_input)
-        smoothed = propagate_features(dense, graph.adjacency, steps=steps) if smoothed is None else smoothed
-        stored_x = scaling.fit_transform(smoothed, steps).to(dense.dtype)
-    else:
-        stored_x = dense
+    scaling = InputScaling(dense.size(1), RAW_INPUT)
+    stored_x = dense
+    if smoothed_input:  # what MessagePassingEncoder reads in a mini-batch fit, the start's features reused
+        stored_x = fit_input(scaling, graph, "auto", None if found is None else int(found.steps), smoothed)
+        stored_x = stored_x.to(dense.dtype)
     del smoothed
     torch.save(scaling.state_dict(), root / INPUT_FILE)
     src, dst = sampled.edge_index
